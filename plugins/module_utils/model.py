@@ -1,0 +1,293 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet model: the inventory schema (DESIGN.md section 3), validated.
+
+``load_fleet`` turns raw host variables into plain, checked records, or raises
+``InventoryError`` naming the host, the endpoint and the field. It is pure:
+no I/O, no Ansible imports, so the controller runs it once per play and unit
+tests run it without a kernel.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+from ansible_collections.palisade.ebpf.plugins.module_utils import naming
+
+NODE_KEYS = ("ipv4", "pod_cidr")
+ENDPOINT_KEYS = ("name", "namespace", "labels", "ipv4", "ports", "netns", "interface")
+PORT_KEYS = ("name", "port", "protocol")
+NAMESPACE_KEYS = ("labels",)
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+# Kubernetes object names: DNS-1123 subdomain for pods, DNS-1123 label for namespaces.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Label keys: optional DNS prefix, then a name of alphanumerics, '-', '_', '.'.
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Interface names: no '/', no whitespace, no ':' (alias syntax), not '.' or '..'.
+_IFNAME = re.compile(r"^[A-Za-z0-9_.@+=-]+$")
+_NETNS = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class InventoryError(ValueError):
+    """Bad inventory data. The message names host, endpoint and field."""
+
+
+def _where(host, endpoint=None, index=None):
+    text = "inventory host '%s'" % host
+    if index is not None:
+        text += ": palisade_endpoints[%d]" % index
+        if endpoint:
+            text += " (%s)" % endpoint
+    return text
+
+
+def _fail(where, field, message):
+    raise InventoryError("%s: %s: %s" % (where, field, message))
+
+
+def _check_keys(where, field, value, allowed):
+    if not isinstance(value, dict):
+        _fail(where, field, "must be a mapping, got %s" % type(value).__name__)
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        _fail(where, field, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(allowed)))
+
+
+def _ipv4(where, field, value):
+    if not isinstance(value, str):
+        _fail(where, field, "must be an IPv4 address string, got %r" % (value,))
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        _fail(where, field, "%r is not an IPv4 address" % (value,))
+
+
+def _ipv4_network(where, field, value):
+    if not isinstance(value, str) or "/" not in value:
+        _fail(where, field, "must be an IPv4 CIDR like 10.1.1.0/24, got %r" % (value,))
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        _fail(where, field, "%r is not a valid IPv4 CIDR (%s)" % (value, exc))
+
+
+def validate_label_key(key):
+    """Return an error string for a bad Kubernetes label key, or None."""
+    if not isinstance(key, str) or not key:
+        return "label keys must be non-empty strings"
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return "label key %r has an invalid prefix" % key
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        return "label key %r is not a valid label name" % key
+    return None
+
+
+def validate_label_value(value):
+    if not isinstance(value, str):
+        return "label values must be strings, got %r" % (value,)
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        return "label value %r is not a valid label value" % value
+    return None
+
+
+def _labels(where, field, value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(where, field, "must be a mapping of label keys to values")
+    labels = {}
+    for key, val in value.items():
+        if isinstance(val, (int, float, bool)) and not isinstance(val, bool):
+            val = str(val)
+        error = validate_label_key(key) or validate_label_value(val)
+        if error:
+            _fail(where, "%s.%s" % (field, key), error)
+        labels[key] = val
+    return labels
+
+
+def _ports(where, value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _fail(where, "ports", "must be a list")
+    ports, names, seen = [], set(), set()
+    for i, raw in enumerate(value):
+        field = "ports[%d]" % i
+        _check_keys(where, field, raw, PORT_KEYS)
+        port = raw.get("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            _fail(where, field + ".port", "must be an integer from 1 to 65535, got %r" % (port,))
+        protocol = raw.get("protocol", "TCP")
+        if protocol not in PROTOCOLS:
+            _fail(where, field + ".protocol", "must be one of %s, got %r" % ("|".join(PROTOCOLS), protocol))
+        name = raw.get("name")
+        if name is not None:
+            if not isinstance(name, str) or len(name) > 15 or not _PORT_NAME.match(name) or name.isdigit():
+                _fail(where, field + ".name", "%r is not a valid port name (IANA_SVC_NAME, at most 15 characters)" % (name,))
+            if name in names:
+                _fail(where, field + ".name", "duplicate port name %r" % name)
+            names.add(name)
+        if (port, protocol) in seen:
+            _fail(where, field, "port %d/%s is declared twice" % (port, protocol))
+        seen.add((port, protocol))
+        ports.append({"name": name, "port": port, "protocol": protocol})
+    return ports
+
+
+def _endpoint(host, index, raw, node):
+    where = _where(host, index=index)
+    if not isinstance(raw, dict):
+        _fail(where, "palisade_endpoints[%d]" % index, "must be a mapping")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        _fail(where, "name", "is required and must be a DNS-1123 name (lowercase alphanumerics, '-', '.'), got %r" % (name,))
+    namespace = raw.get("namespace", "default") or "default"
+    where = _where(host, "%s/%s" % (namespace, name), index)
+    _check_keys(where, "endpoint", raw, ENDPOINT_KEYS)
+    if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+        _fail(where, "namespace", "%r is not a valid namespace name (DNS-1123 label)" % (namespace,))
+    if "ipv4" not in raw:
+        _fail(where, "ipv4", "is required")
+    address = _ipv4(where, "ipv4", raw["ipv4"])
+    if address.is_multicast or address.is_unspecified or address.is_loopback or address.is_link_local:
+        _fail(where, "ipv4", "%s cannot be an endpoint address" % address)
+    if node["pod_cidr"] and address not in ipaddress.IPv4Network(node["pod_cidr"]):
+        _fail(where, "ipv4", "%s lies outside the host's pod_cidr %s" % (address, node["pod_cidr"]))
+    interface = raw.get("interface")
+    if interface is not None:
+        if not isinstance(interface, str) or not interface or len(interface) > naming.IFNAME_MAX \
+                or not _IFNAME.match(interface) or interface in (".", ".."):
+            _fail(where, "interface", "%r is not a valid interface name (at most %d characters, no '/', ':' or spaces)"
+                  % (interface, naming.IFNAME_MAX))
+    netns = raw.get("netns")
+    if netns is not None and (not isinstance(netns, str) or not _NETNS.match(netns) or netns in (".", "..")):
+        _fail(where, "netns", "%r is not a valid network namespace name" % (netns,))
+    endpoint = {
+        "name": name,
+        "namespace": namespace,
+        "labels": _labels(where, "labels", raw.get("labels")),
+        "ipv4": str(address),
+        "ports": _ports(where, raw.get("ports")),
+        "netns": netns,
+        "interface": interface,
+        "host": host,
+    }
+    return endpoint
+
+
+def _node(host, raw):
+    where = _where(host)
+    _check_keys(where, "palisade_node", raw, NODE_KEYS)
+    if "ipv4" not in raw:
+        _fail(where, "palisade_node.ipv4", "is required")
+    address = _ipv4(where, "palisade_node.ipv4", raw["ipv4"])
+    pod_cidr = None
+    if raw.get("pod_cidr") is not None:
+        pod_cidr = str(_ipv4_network(where, "palisade_node.pod_cidr", raw["pod_cidr"]))
+    return {"name": host, "ipv4": str(address), "pod_cidr": pod_cidr}
+
+
+def _namespaces(raw):
+    namespaces = {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InventoryError("palisade_namespaces: must be a mapping of namespace name to {labels: {...}}")
+    for name, spec in raw.items():
+        where = "palisade_namespaces.%s" % name
+        if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
+            raise InventoryError("%s: %r is not a valid namespace name (DNS-1123 label)" % (where, name))
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise InventoryError("%s: must be a mapping with 'labels'" % where)
+        unknown = sorted(str(k) for k in spec if k not in NAMESPACE_KEYS)
+        if unknown:
+            raise InventoryError("%s: unknown key(s) %s; allowed: labels" % (where, ", ".join(unknown)))
+        labels = _labels(where, "labels", spec.get("labels"))
+        labels["kubernetes.io/metadata.name"] = name  # as the API server adds it
+        namespaces[name] = {"name": name, "labels": labels}
+    return namespaces
+
+
+def load_fleet(hostvars, namespaces=None):
+    """Validate the inventory and return the fleet model.
+
+    ``hostvars`` maps inventory hostname -> that host's variables (only
+    ``palisade_node`` and ``palisade_endpoints`` are read). Hosts without
+    ``palisade_node`` are not palisade nodes and must declare no endpoints.
+    """
+    nodes, endpoints = {}, []
+    for host in sorted(hostvars):
+        hv = hostvars[host]
+        raw_node = hv.get("palisade_node")
+        raw_eps = hv.get("palisade_endpoints")
+        if raw_node is None:
+            if raw_eps:
+                _fail(_where(host), "palisade_node", "is required on a host that declares palisade_endpoints")
+            continue
+        node = _node(host, raw_node)
+        if raw_eps is None:
+            raw_eps = []
+        if not isinstance(raw_eps, list):
+            _fail(_where(host), "palisade_endpoints", "must be a list")
+        node["endpoints"] = [_endpoint(host, i, raw, node) for i, raw in enumerate(raw_eps)]
+        nodes[host] = node
+        endpoints.extend(node["endpoints"])
+
+    _check_fleet(nodes)
+    ns = _namespaces(namespaces)
+    for ep in endpoints:
+        if ep["namespace"] not in ns:
+            ns[ep["namespace"]] = {"name": ep["namespace"], "labels": {"kubernetes.io/metadata.name": ep["namespace"]}}
+    return {"nodes": nodes, "namespaces": ns}
+
+
+def _check_fleet(nodes):
+    """Checks that need the whole fleet: uniqueness and address overlaps."""
+    node_ips, cidrs, keys, ips = {}, [], {}, {}
+    for host, node in sorted(nodes.items()):
+        where = _where(host)
+        if node["ipv4"] in node_ips:
+            _fail(where, "palisade_node.ipv4", "%s is also the address of host '%s'" % (node["ipv4"], node_ips[node["ipv4"]]))
+        node_ips[node["ipv4"]] = host
+        if node["pod_cidr"]:
+            net = ipaddress.IPv4Network(node["pod_cidr"])
+            for other, other_net in cidrs:
+                if net.overlaps(other_net):
+                    _fail(where, "palisade_node.pod_cidr", "%s overlaps the pod_cidr %s of host '%s'" % (net, other_net, other))
+            cidrs.append((host, net))
+    for host, node in sorted(nodes.items()):
+        ifnames, netnses = {}, {}
+        for index, ep in enumerate(node["endpoints"]):
+            key = naming.endpoint_key(ep)
+            where = _where(host, key, index)
+            if key in keys:
+                _fail(where, "name", "endpoint %s is also declared on host '%s' (names are unique per namespace, fleet-wide)" % (key, keys[key]))
+            keys[key] = host
+            if ep["ipv4"] in ips:
+                _fail(where, "ipv4", "%s is also the address of endpoint %s" % (ep["ipv4"], ips[ep["ipv4"]]))
+            if ep["ipv4"] in node_ips:
+                _fail(where, "ipv4", "%s is the node address of host '%s'" % (ep["ipv4"], node_ips[ep["ipv4"]]))
+            ips[ep["ipv4"]] = key
+            address = ipaddress.IPv4Address(ep["ipv4"])
+            for other, net in cidrs:
+                if other != host and address in net:
+                    _fail(where, "ipv4", "%s lies inside the pod_cidr %s of host '%s'" % (address, net, other))
+            ifname = naming.endpoint_ifname(ep)
+            if ifname in ifnames:
+                _fail(where, "interface", "interface %s is also used by endpoint %s on this host" % (ifname, ifnames[ifname]))
+            ifnames[ifname] = key
+            netns = ep["netns"]
+            if netns and netns in netnses:
+                _fail(where, "netns", "network namespace %s is also used by endpoint %s" % (netns, netnses[netns]))
+            if netns:
+                netnses[netns] = key
