@@ -110,6 +110,8 @@ def run_one(probe, timeout):
         if sock is not None:
             sock.close()
     result["verdict"] = verdict(result, probe)
+    # Echo what was probed, so a result reads on its own.
+    result.update({"from": probe["from"], "to": probe["to"], "port": int(probe["port"]), "protocol": protocol})
     return result
 
 

@@ -119,6 +119,18 @@ results:
     error:
       description: Why a probe did not connect (timeout, refused, unsupported protocol), else null.
       type: str
+    from:
+      description: The probe's source endpoint, as C(namespace/name).
+      type: str
+    to:
+      description: The probe's destination address.
+      type: str
+    port:
+      description: The destination port, named ports resolved.
+      type: int
+    protocol:
+      description: The probe's protocol.
+      type: str
 """
 
 import os

@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that build the all-pairs probe list and print its matrix."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def _endpoints(hostvars, hosts):
+    for host in hosts:
+        for ep in hostvars[host].get("palisade_endpoints") or []:
+            yield host, ep
+
+
+def _key(ep):
+    return "%s/%s" % (ep.get("namespace") or "default", ep["name"])
+
+
+def probe_matrix(hostvars, hosts, source_host):
+    """Probes from every endpoint of ``source_host`` to every other endpoint,
+    on each destination port (80/TCP when it declares none)."""
+    probes = []
+    destinations = list(_endpoints(hostvars, hosts))
+    for src in hostvars[source_host].get("palisade_endpoints") or []:
+        for _host, dst in destinations:
+            if _key(dst) == _key(src):
+                continue
+            for port in dst.get("ports") or [{"port": 80, "protocol": "TCP"}]:
+                probes.append({"from": _key(src), "to": dst["ipv4"], "port": port["port"],
+                               "protocol": port.get("protocol", "TCP")})
+    return probes
+
+
+def probes_from(probes, endpoints):
+    """The probes whose source is one of ``endpoints`` (a host's palisade_endpoints)."""
+    own = {_key(ep) for ep in endpoints or []}
+    return [p for p in probes or [] if (p["from"] if "/" in p["from"] else "default/" + p["from"]) in own]
+
+
+def reachability_matrix(hostvars, hosts, result_var="palisade_probe"):
+    """Lines of a table: one row per source endpoint, one column per destination port."""
+    names = {ep["ipv4"]: _key(ep) for _h, ep in _endpoints(hostvars, hosts)}
+    rows, columns = {}, []
+    for host in hosts:
+        registered = hostvars[host].get(result_var) or {}
+        for result in registered.get("results", []):
+            probe = result
+            column = "%s:%s/%s" % (names.get(probe["to"], probe["to"]), probe["port"], probe.get("protocol", "TCP"))
+            if column not in columns:
+                columns.append(column)
+            rows.setdefault(probe["from"], {})[column] = result["verdict"]
+    width = max([len(r) for r in rows] + [8])
+    lines = ["%-*s  %s" % (width, "from \\ to", "  ".join(columns))]
+    for row in sorted(rows):
+        cells = ["%-*s" % (len(c), rows[row].get(c, "-")) for c in columns]
+        lines.append("%-*s  %s" % (width, row, "  ".join(cells)))
+    return lines
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {"probe_matrix": probe_matrix, "probes_from": probes_from, "reachability_matrix": reachability_matrix}

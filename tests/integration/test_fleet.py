@@ -1,0 +1,183 @@
+"""site.yml on a real lab fleet: plumbing, direct routing across hosts with
+real packets, idempotence, check mode, diffs, drift repair, purge, bad input.
+
+One lab for the module (three hosts: two reached through the netns
+connection with a pod_cidr each, one over real SSH without a pod_cidr). The
+tests run in file order and build on each other's state, as an operator's
+successive runs would.
+"""
+
+import copy
+import os
+
+import pytest
+
+from fleetlab import Lab, netns_list, sh, snapshot
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
+
+PREFIX = "pft%d" % (os.getpid() % 100000)
+
+HOSTS = {
+    "alpha": {
+        "palisade_node": {"ipv4": "198.51.100.11", "pod_cidr": "10.61.1.0/24"},
+        "palisade_endpoints": [
+            {"name": "web", "labels": {"app": "web"}, "ipv4": "10.61.1.10",
+             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}]},
+            {"name": "client", "namespace": "shop", "labels": {"app": "client"}, "ipv4": "10.61.1.20"},
+        ],
+    },
+    "beta": {
+        "palisade_node": {"ipv4": "198.51.100.12", "pod_cidr": "10.61.2.0/24"},
+        "palisade_endpoints": [
+            {"name": "api", "labels": {"app": "api"}, "ipv4": "10.61.2.10", "ports": [{"port": 8080, "protocol": "TCP"}]},
+        ],
+    },
+    "gamma": {
+        "ansible_connection": "ssh",
+        "palisade_node": {"ipv4": "198.51.100.13"},
+        "palisade_endpoints": [
+            {"name": "db", "labels": {"app": "db"}, "ipv4": "10.61.3.10", "ports": [{"port": 5432, "protocol": "TCP"}]},
+        ],
+    },
+}
+
+
+CACHE = {"name": "cache", "labels": {"app": "cache"}, "ipv4": "10.61.2.20"}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("fleet"), PREFIX, copy.deepcopy(HOSTS))
+    try:
+        lab.up()
+        yield lab
+    finally:
+        # Everything any test declared, so that absent knows every endpoint namespace.
+        lab.hosts = copy.deepcopy(HOSTS)
+        lab.hosts["beta"]["palisade_endpoints"].append(CACHE)
+        lab.write()
+        lab.down()
+    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
+    assert left == [], "lab namespaces left behind: %s" % left
+    assert not os.path.exists(lab.state_dir)
+
+
+def all_pairs(lab):
+    probes = []
+    for _h, src in lab.endpoints():
+        for _h2, dst in lab.endpoints():
+            if dst is src:
+                continue
+            for port in dst.get("ports") or [{"port": 80, "protocol": "TCP"}]:
+                probes.append({"from": "%s/%s" % (src.get("namespace", "default"), src["name"]),
+                               "to": dst["ipv4"], "port": port["port"], "protocol": port["protocol"]})
+    return probes
+
+
+def test_first_run_plumbs_and_routes(lab):
+    run = lab.site()
+    assert run.changed("alpha") >= 2 and run.changed("gamma") >= 2
+    routes = sh("ip", "-n", lab.host_netns("alpha"), "route", "show", "proto", "201")
+    assert "10.61.2.0/24 via 198.51.100.12" in routes
+    assert "10.61.3.10 via 198.51.100.13" in routes  # gamma has no pod_cidr: one /32 per endpoint
+    assert "10.61.1.10 dev lxc" in routes
+    routes = sh("ip", "-n", lab.host_netns("gamma"), "route", "show", "proto", "201")
+    assert "10.61.1.0/24 via 198.51.100.11" in routes and "10.61.2.0/24 via 198.51.100.12" in routes
+
+
+def test_every_endpoint_reaches_every_other_with_real_packets(lab):
+    probes = all_pairs(lab)
+    verdicts = lab.probe(probes)
+    failed = [p for p, v in zip(probes, verdicts) if v != "allow"]
+    assert failed == [], failed
+    # Same host (alpha -> alpha), cross host (alpha -> beta), over SSH (gamma), and UDP are all covered.
+    assert {p["protocol"] for p in probes} == {"TCP", "UDP"}
+
+
+def test_probe_to_a_closed_port_is_denied(lab):
+    verdicts = lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 9, "protocol": "TCP"},
+                          {"from": "db", "to": "10.61.1.10", "port": 54, "protocol": "UDP"}])
+    assert verdicts == ["deny", "deny"]
+
+
+def test_second_run_changes_nothing(lab):
+    before = snapshot(lab)
+    run = lab.site()
+    assert run.changed() == 0, run
+    assert snapshot(lab) == before
+
+
+def test_check_mode_reports_but_changes_nothing(lab):
+    lab.hosts["beta"]["palisade_endpoints"].append(dict(CACHE))
+    lab.write()
+    lab.up()  # the workload's namespace and server appear first, as a runtime would start them
+    before = snapshot(lab)
+    run = lab.site("--check", "--diff")
+    assert run.changed("beta") >= 1 and run.changed("alpha") == 0
+    assert "+default/cache 10.61.2.20/32" in run.out and "[app=cache]" in run.out
+    assert snapshot(lab) == before
+    run = lab.site()
+    assert run.changed("beta") >= 1
+    assert lab.probe([{"from": "web", "to": "10.61.2.20", "port": 80}]) == ["allow"]
+
+
+def test_drift_made_by_hand_is_repaired(lab):
+    alpha = lab.host_netns("alpha")
+    sh("ip", "-n", alpha, "route", "del", "10.61.2.0/24")
+    sh("ip", "-n", "%s-e-default-web" % PREFIX, "addr", "flush", "dev", "eth0")
+    assert lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 8080}]) == ["deny"]
+    run = lab.site("--diff")
+    assert run.changed("alpha") == 2, run
+    assert "10.61.2.0/24 via 198.51.100.12" in run.out
+    assert lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 8080},
+                      {"from": "api", "to": "10.61.1.10", "port": 80}]) == ["allow", "allow"]
+    assert lab.site().changed() == 0
+
+
+def test_removed_endpoint_is_purged_everywhere(lab):
+    lab.hosts["gamma"]["palisade_endpoints"] = []
+    lab.hosts["beta"]["palisade_endpoints"] = [e for e in lab.hosts["beta"]["palisade_endpoints"] if e["name"] != "cache"]
+    lab.write()
+    run = lab.site("--diff")
+    assert run.changed("gamma") == 1 and run.changed("alpha") == 1 and run.changed("beta") >= 1
+    links = sh("ip", "-n", lab.host_netns("gamma"), "-o", "link", "show")
+    assert "lxc" not in links
+    routes = sh("ip", "-n", lab.host_netns("alpha"), "route", "show", "proto", "201")
+    assert "10.61.3.10" not in routes
+    assert lab.site().changed() == 0
+
+
+def test_administrators_routes_are_left_alone(lab):
+    beta = lab.host_netns("beta")
+    sh("ip", "-n", beta, "route", "add", "203.0.113.0/24", "via", "198.51.100.11", "proto", "static")
+    try:
+        assert lab.site().changed() == 0
+        assert "203.0.113.0/24 via 198.51.100.11" in sh("ip", "-n", beta, "route", "show")
+    finally:
+        sh("ip", "-n", beta, "route", "del", "203.0.113.0/24")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda h: h["beta"]["palisade_endpoints"][0].update(ipv4="10.61.9.10"),
+     "inventory host 'beta': palisade_endpoints[0] (default/api): ipv4: 10.61.9.10 lies outside the host's pod_cidr 10.61.2.0/24"),
+    (lambda h: h["alpha"]["palisade_endpoints"][0].update(interface="much-too-long-name"),
+     "inventory host 'alpha': palisade_endpoints[0] (default/web): interface:"),
+    (lambda h: h["beta"]["palisade_endpoints"].append({"name": "web", "ipv4": "10.61.2.99"}),
+     "(default/web): name: endpoint default/web is also declared on host 'alpha'"),
+    (lambda h: h["gamma"]["palisade_node"].pop("ipv4"), "inventory host 'gamma': palisade_node.ipv4: is required"),
+])
+def test_bad_inventory_fails_before_any_host_is_touched(lab, mutate, message):
+    good = copy.deepcopy(lab.hosts)
+    mutate(lab.hosts)
+    lab.write()
+    before = snapshot(lab)
+    try:
+        run = lab.site(check=False)
+        assert run.rc != 0
+        assert message in run.out, run
+        assert "Traceback" not in run.out + run.err
+        assert snapshot(lab) == before
+    finally:
+        lab.hosts = good
+        lab.write()
