@@ -27,7 +27,7 @@ import os
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import naming
 
-ADOPTED_ALIAS_PREFIX = "palisade-adopted:"
+ADOPTED_ALIAS_PREFIX = naming.ADOPTED_IFALIAS_PREFIX
 PEER_IFNAME = naming.ENDPOINT_PEER_IFNAME
 GATEWAY = naming.ENDPOINT_GATEWAY
 

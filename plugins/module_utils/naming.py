@@ -19,7 +19,8 @@ ROUTE_PROTOCOL = 201  # "palisade" in rt_protos; marks routes and rules we own
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 ENDPOINT_GATEWAY = "169.254.1.1"
 ENDPOINT_PEER_IFNAME = "eth0"
-IFALIAS_PREFIX = "palisade:"
+IFALIAS_PREFIX = "palisade:"  # host-side interfaces the endpoint module created
+ADOPTED_IFALIAS_PREFIX = "palisade-adopted:"  # existing interfaces it adopted
 
 
 def lab_prefix(value=None):
