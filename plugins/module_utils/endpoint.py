@@ -223,7 +223,7 @@ class Plumber(object):
 
     # -- changes -------------------------------------------------------
     def apply(self, want, actions):
-        kinds = [a for a, _ in actions]
+        kinds = [action[0] for action in actions]
         if "missing_interface" in kinds:
             raise EndpointError("endpoint %s: interface %s does not exist on this host (an endpoint with 'interface' is adopted, not created)"
                                 % (want["key"], want["ifname"]))

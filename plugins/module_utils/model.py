@@ -82,7 +82,7 @@ def validate_label_key(key):
     """Return an error string for a bad Kubernetes label key, or None."""
     if not isinstance(key, str) or not key:
         return "label keys must be non-empty strings"
-    prefix, _, name = key.rpartition("/")
+    prefix, dummy, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
         return "label key %r has an invalid prefix" % key
     if len(name) > 63 or not _LABEL_NAME.match(name):

@@ -135,7 +135,7 @@ def run(module):
             after.append(line)
             if (have.get("link") or {}).get("alias") == want["alias"]:
                 # Present in the kernel; say what is missing if anything is.
-                before.append(line + (" (needs %s)" % ", ".join(a for a, _ in plan) if plan else ""))
+                before.append(line + (" (needs %s)" % ", ".join(action[0] for action in plan) if plan else ""))
             if plan:
                 actions[want["key"]] = ["%s %s" % item for item in plan]
         stale = []
@@ -145,7 +145,7 @@ def run(module):
                 before.append("%s (interface %s)" % (key, ifname))
         forward = ep_utils.read_sysctl("net.ipv4.ip_forward") != "1"
         for want, plan in plans:
-            if any(a == "missing_interface" for a, _ in plan) and not module.check_mode:
+            if any(action[0] == "missing_interface" for action in plan) and not module.check_mode:
                 module.fail_json(msg="endpoint %s: interface %s does not exist on this host (an endpoint with 'interface' is adopted, not created)"
                                  % (want["key"], want["ifname"]))
         changed = bool(actions or stale or forward)

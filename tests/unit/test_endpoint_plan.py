@@ -17,7 +17,7 @@ def converged(want):
 
 
 def kinds(plan):
-    return [a for a, _ in plan]
+    return [action[0] for action in plan]
 
 
 def test_converged_endpoint_needs_nothing():
