@@ -20,7 +20,7 @@ ansible-playbook -i "$inv" playbooks/site.yml | tee "$log/site1.txt" | sed -n '/
 
 step "Reachability with real packets (allow = connected / echoed / 2xx)"
 ansible-playbook -i "$inv" playbooks/verify.yml | tee "$log/verify.txt" \
-  | sed -n '/Reachability/,/PLAY RECAP/p' | grep -E '^ +"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//'
+  | sed -n '/Reachability/,/PLAY RECAP/p' | grep -E '^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//'
 
 step "Deploy again: every host must report changed=0"
 ansible-playbook -i "$inv" playbooks/site.yml | tee "$log/site2.txt" | sed -n '/PLAY RECAP/,$p'

@@ -51,8 +51,9 @@ def reachability_matrix(hostvars, hosts, result_var="palisade_probe"):
             if column not in columns:
                 columns.append(column)
             rows.setdefault(probe["from"], {})[column] = result["verdict"]
-    width = max([len(r) for r in rows] + [8])
-    lines = ["%-*s  %s" % (width, "from \\ to", "  ".join(columns))]
+    columns.sort()
+    width = max([len(r) for r in rows] + [10])
+    lines = ["%-*s  %s" % (width, "from -> to", "  ".join(columns))]
     for row in sorted(rows):
         cells = ["%-*s" % (len(c), rows[row].get(c, "-")) for c in columns]
         lines.append("%-*s  %s" % (width, row, "  ".join(cells)))

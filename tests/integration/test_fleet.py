@@ -165,7 +165,7 @@ def test_administrators_routes_are_left_alone(lab):
      "inventory host 'alpha': palisade_endpoints[0] (default/web): interface:"),
     (lambda h: h["beta"]["palisade_endpoints"].append({"name": "web", "ipv4": "10.61.2.99"}),
      "(default/web): name: endpoint default/web is also declared on host 'alpha'"),
-    (lambda h: h["gamma"]["palisade_node"].pop("ipv4"), "inventory host 'gamma': palisade_node.ipv4: is required"),
+    (lambda h: h["beta"]["palisade_node"].pop("ipv4"), "inventory host 'beta': palisade_node.ipv4: is required"),
 ])
 def test_bad_inventory_fails_before_any_host_is_touched(lab, mutate, message):
     good = copy.deepcopy(lab.hosts)
