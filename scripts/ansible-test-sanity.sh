@@ -20,7 +20,10 @@ PYVER=${ANSIBLE_TEST_PYTHON:-3.11}
 galaxy_field() { sed -n "s/^$1:[[:space:]]*\([A-Za-z0-9_]*\).*/\1/p" "$ROOT/galaxy.yml" | head -n1; }
 NAMESPACE=$(galaxy_field namespace)
 NAME=$(galaxy_field name)
-[ -n "$NAMESPACE" ] && [ -n "$NAME" ] || { echo "sanity: cannot read namespace/name from galaxy.yml" >&2; exit 1; }
+if [ -z "$NAMESPACE" ] || [ -z "$NAME" ]; then
+    echo "sanity: cannot read namespace/name from galaxy.yml" >&2
+    exit 1
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/palisade-sanity.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT

@@ -19,7 +19,8 @@ APT_LOG=${TMPDIR:-/tmp}/palisade-setup-apt.log
 # Packages the managed-host side needs (bcc and pyroute2 for the system python,
 # the lab's sshd and HAProxy, nft for the TPROXY fallback, nsenter/mountpoint).
 APT_PACKAGES=(python3-bpfcc bpfcc-tools libbpfcc python3-pyroute2 iproute2 nftables
-              openssh-server haproxy util-linux)
+              openssh-server haproxy util-linux
+              shellcheck)  # so ansible-test sanity checks our shell scripts too
 
 # The venv is built from the machine's python3; never from the venv itself
 # (make puts .venv/bin first on PATH).
@@ -228,7 +229,10 @@ STEP="controller venv"
 PY=$(command -v python3)
 py_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'; }
 want=$(py_version "$PY")
-have=$( [ -x "$VENV/bin/python" ] && py_version "$VENV/bin/python" 2>/dev/null || true )
+have=
+if [ -x "$VENV/bin/python" ]; then
+    have=$(py_version "$VENV/bin/python" 2>/dev/null || true)
+fi
 if [ "${have%.*}" != "${want%.*}" ]; then
     if [ -e "$VENV" ]; then
         log "recreating .venv (its Python '${have:-broken}' is not $PY's $want)"
