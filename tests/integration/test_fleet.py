@@ -108,6 +108,11 @@ def test_second_run_changes_nothing(lab):
     assert snapshot(lab) == before
 
 
+def test_limit_touches_only_the_limited_host_and_still_sees_the_fleet(lab):
+    run = lab.site("--limit", "beta")
+    assert run.rc == 0 and sorted(run.recap) == ["beta"] and run.changed() == 0, run
+
+
 def test_check_mode_reports_but_changes_nothing(lab):
     lab.hosts["beta"]["palisade_endpoints"].append(dict(CACHE))
     lab.write()
