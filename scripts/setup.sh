@@ -20,6 +20,7 @@ APT_LOG=${TMPDIR:-/tmp}/palisade-setup-apt.log
 # the lab's sshd and HAProxy, nft for the TPROXY fallback, nsenter/mountpoint).
 APT_PACKAGES=(python3-bpfcc bpfcc-tools libbpfcc python3-pyroute2 iproute2 nftables
               openssh-server haproxy util-linux
+              bpftool     # datapath integration tests inspect and edit pinned maps with it
               shellcheck)  # so ansible-test sanity checks our shell scripts too
 
 # The venv is built from the machine's python3; never from the venv itself

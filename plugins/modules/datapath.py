@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: datapath
+short_description: Enforce L3/L4 identity-based policy on this host's endpoints with eBPF
+version_added: 0.1.0
+description:
+  - Reconciles the host's eBPF datapath to its desired state, touching only what differs; a second run
+    with the same input reports C(changed=false) and writes nothing to the kernel.
+  - Two tc programs on each endpoint's host-side interface enforce its egress policy (tc ingress) and its
+    ingress policy (tc egress), with anti-spoofing, connection tracking (replies and established flows of
+    allowed connections pass), an IP to identity table of the whole fleet, drop counters and drop events.
+  - The programs are rendered on the controller from O(settings) (the action plugin of the same name) and
+    compiled on the host with bcc once per distinct rendering; the result is pinned under
+    O(bpffs_dir)C(/progs/<hash>) and reused, so a run with an unchanged rendering never invokes the compiler.
+    Endpoints are configured through maps keyed by interface index, never by recompiling.
+  - Maps are pinned under O(bpffs_dir)C(/maps); entries are diffed against the kernel, new entries are written
+    before stale ones are removed, and programs are replaced atomically. A program the verifier rejects
+    leaves the attached ones in place and fails with the verifier's log.
+  - See docs/datapath.md for map layouts and the program flow.
+author: palisade.ebpf developers (@palisade-ebpf)
+extends_documentation_fragment:
+  - palisade.ebpf.attributes
+requirements:
+  - bcc for the managed host's Python (Debian package python3-bpfcc), and kernel headers for bcc
+  - pyroute2 (Debian package python3-pyroute2)
+  - Linux 5.11 or later with bpffs mounted, cls_bpf and the clsact qdisc
+options:
+  state:
+    description:
+      - V(present) reconciles the datapath; V(absent) detaches every program of the collection in this
+        network namespace and removes O(bpffs_dir) with its pins.
+    type: str
+    choices: [present, absent]
+    default: present
+  bpffs_dir:
+    description:
+      - Directory on the bpf filesystem for this host's maps and programs; one per host, so that lab hosts
+        sharing one machine do not collide (host var C(palisade_bpffs_dir)).
+    type: path
+    required: true
+  ipcache:
+    description:
+      - The whole fleet's IP to identity table, a list of C([prefix, identity]); a bare address means C(/32).
+        Endpoints, node addresses and policy CIDRs; addresses in no prefix are C(world) (2).
+    type: list
+    elements: list
+    default: []
+  endpoints:
+    description: This host's endpoints.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      key:
+        description: C(namespace/name) of the endpoint, for messages and diffs.
+        type: str
+        required: true
+      ifname:
+        description: Its host-side interface, which must exist (see M(palisade.ebpf.endpoint)).
+        type: str
+        required: true
+      ipv4:
+        description: Its address; packets leaving the endpoint with another source are dropped.
+        type: str
+        required: true
+      identity:
+        description: Its security identity.
+        type: int
+        required: true
+      policy:
+        description: The name of its policy in O(policies); null for no policy (open in both directions).
+        type: str
+  policies:
+    description:
+      - Per-endpoint policies by name, each C({ingress, egress}), each direction
+        C({enforced, entries}); an entry is C([peer_identity, proto, port_lo, port_hi, verdict]) with peer 0
+        for any peer, proto 0 (any), 1, 6, 17 or 132, the destination port range (ICMP the type range), and
+        verdict C(allow), C(deny) or C(redirect) (allowed at L4, to be handed to the L7 proxy; passes for now
+        and is counted separately).
+      - Deny wins; otherwise the most specific L4 match among the allows decides; with no match the
+        packet is dropped when the direction is enforced and passes when it is not
+        (docs/policy-engine.md).
+    type: dict
+    default: {}
+  identities:
+    description: Optional identity to label text, only used to make diffs readable.
+    type: dict
+    default: {}
+  settings:
+    description:
+      - Host-level settings the programs are rendered with (map sizes, conntrack timeouts, feature
+        switches); changing one compiles once on that host. Keys and defaults are in
+        C(plugins/module_utils/datapath/settings.py) and docs/datapath.md.
+    type: dict
+    default: {}
+  source:
+    description:
+      - The rendered program source. Set by the C(palisade.ebpf.datapath) action plugin on the controller;
+        not meant to be given by hand.
+    type: str
+notes:
+  - Run with the managed host's system Python (C(ansible_python_interpreter=/usr/bin/python3)), where bcc is.
+"""
+
+EXAMPLES = r"""
+- name: Enforce this host's policies
+  palisade.ebpf.datapath:
+    bpffs_dir: /sys/fs/bpf/palisade
+    ipcache:
+      - ["10.1.1.10/32", 123456789]
+      - ["10.1.1.11/32", 987654321]
+      - ["0.0.0.0/0", 2]
+    endpoints:
+      - key: default/deathstar-1
+        ifname: lxcd96b5160
+        ipv4: 10.1.1.10
+        identity: 123456789
+        policy: deathstar
+    policies:
+      deathstar:
+        ingress:
+          enforced: true
+          entries:
+            - [987654321, 6, 80, 80, allow]
+        egress:
+          enforced: false
+          entries: []
+
+- name: Remove the datapath from this host
+  palisade.ebpf.datapath:
+    bpffs_dir: /sys/fs/bpf/palisade
+    state: absent
+"""
+
+RETURN = r"""
+writes:
+  description: Kernel map writes (updates and deletes) per map; all zero when nothing differed.
+  returned: always
+  type: dict
+  sample: {"endpoints": 1, "ipcache_host": 3, "ipcache_prefix": 1, "policy": 2}
+attachments:
+  description: tc filters attached, replaced (atomically, with a new program) and detached.
+  returned: always
+  type: dict
+  sample: {"attached": 2, "replaced": 0, "detached": 0}
+program:
+  description: The rendering's hash and whether this run compiled it.
+  returned: when state is present
+  type: dict
+  sample: {"hash": "3f1c9a0d2b7e4c11", "compiled": false}
+lines:
+  description: What changed (or would change), in human terms; also the diff with C(--diff).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "+ policy deathstar ingress: from 987654321 (k8s:class=tiefighter) tcp/80: allow"
+    - "+ attach tc ingress of lxcd96b5160 (default/deathstar-1): from_endpoint 3f1c9a0d2b7e4c11"
+timings:
+  description: Seconds spent observing, compiling, writing maps and changing tc filters.
+  returned: when state is present
+  type: dict
+  sample: {"observe_maps": 0.01, "compile": 1.9, "map_writes": 0.002, "tc": 0.004, "total": 2.1}
+verifier_log:
+  description: The compiler's or verifier's output, when the program was rejected.
+  returned: on a rejected program
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import reconcile
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError, VerifierError
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.settings import SettingsError
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError
+
+try:
+    from pyroute2 import IPRoute
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError:
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            bpffs_dir=dict(type="path", required=True),
+            ipcache=dict(type="list", elements="list", default=[]),
+            endpoints=dict(type="list", elements="dict", default=[], options=dict(
+                key=dict(type="str", required=True, no_log=False),
+                ifname=dict(type="str", required=True),
+                ipv4=dict(type="str", required=True),
+                identity=dict(type="int", required=True),
+                policy=dict(type="str"),
+            )),
+            policies=dict(type="dict", default={}),
+            identities=dict(type="dict", default={}),
+            settings=dict(type="dict", default={}),
+            source=dict(type="str", no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2 (Debian: python3-pyroute2)"), exception=PYROUTE2_IMPORT_ERROR)
+    params = module.params
+    raw_state = dict((key, params[key]) for key in ("bpffs_dir", "ipcache", "endpoints", "policies", "identities"))
+    try:
+        rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute)
+        if params["state"] == "present":
+            if not params["source"]:
+                module.fail_json(msg="source is missing: run palisade.ebpf.datapath as a task, so that its action "
+                                     "plugin renders the programs on the controller")
+            result = rec.present()
+        else:
+            result = rec.absent()
+    except (StateError, SettingsError) as exc:
+        module.fail_json(msg=str(exc))
+    except VerifierError as exc:
+        module.fail_json(msg=str(exc), verifier_log=exc.details or "")
+    except DatapathError as exc:
+        module.fail_json(msg=str(exc), details=exc.details or "")
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if module._diff and result["lines"]:
+        result["diff"] = {"prepared": "\n".join(result["lines"]) + "\n"}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
