@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of palisade.ebpf.fleet_state: validate and split the fleet.
+"""Controller side of palisade.ebpf.fleet_state: validate the fleet and its
+policies, compute the policy once, and split everything into host shares.
 
 Runs on the controller only (it never executes a module on a host), so bad
 input fails the play before any host is touched.
@@ -9,24 +10,46 @@ input fails the play before any host is touched.
 
 from __future__ import annotations
 
+import hashlib
+
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.fleet import host_shares
 from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
+from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, ir, parse
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
+
+display = Display()
 
 _READ_VARS = ("palisade_node", "palisade_endpoints", "palisade_lab_prefix")
+
+
+def policy_rules(task_vars, templar, base_dir):
+    """The inventory's policies (``palisade_policies``, then the files of
+    ``palisade_policy_files``) as ir.Rules; raises ir.PolicyError."""
+    policies = templar.template(task_vars.get("palisade_policies"))
+    files = templar.template(task_vars.get("palisade_policy_files"))
+    return parse.parse_documents(policy_files.load_policy_documents(policies, files, base_dir))
+
+
+def cache_name(fleet):
+    """One cache file per fleet (its sorted host names): two inventories used
+    from one controller do not keep replacing each other's state."""
+    return hashlib.sha256("\n".join(sorted(fleet["nodes"])).encode("utf-8")).hexdigest()[:16]
 
 
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts",))
+    _VALID_ARGS = frozenset(("hosts", "cache", "cache_dir"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        hostnames = self._task.args.get("hosts") or task_vars.get("groups", {}).get("all", [])
+        args = self._task.args
+        hostnames = args.get("hosts") or task_vars.get("groups", {}).get("all", [])
         hostvars = task_vars.get("hostvars", {})
         raw = {}
         prefixes = {}
@@ -39,14 +62,39 @@ class ActionModule(ActionBase):
         except InventoryError as exc:
             result.update(failed=True, msg="invalid inventory: %s" % exc)
             return result
-        shares = host_shares(fleet, prefixes)
+        try:
+            rules = policy_rules(task_vars, self._templar, self._loader.get_basedir())
+        except ir.PolicyError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+
+        cache = None
+        if args.get("cache", True):
+            cache = engine.PersistentCache(args.get("cache_dir"), cache_name(fleet))
+        policy = engine.compute(fleet, rules, cache=cache)
+        if cache is not None:
+            try:
+                cache.save()
+            except OSError as exc:  # a cache that cannot be written only costs time
+                display.warning("palisade.ebpf.fleet_state: cannot write the policy cache in %s: %s"
+                                % (cache.path, exc))
+        for warning in policy.warnings:
+            display.warning("palisade.ebpf.fleet_state: %s" % warning)
+
+        table = policy.table
         result.update(
             changed=False,
-            hosts=shares,
+            hosts=host_shares(fleet, prefixes, policy),
+            ipcache=policy.ipcache_shared(),
+            identities={str(n): policy.table.describe(n) for n in sorted(table.numbers()) if n in
+                        table.endpoint_numbers or n in table.cidr_numbers},
             summary={
                 "nodes": len(fleet["nodes"]),
                 "endpoints": sum(len(n["endpoints"]) for n in fleet["nodes"].values()),
                 "namespaces": sorted(fleet["namespaces"]),
+                "rules": len(rules),
+                "identities": len(table.endpoint_numbers),
+                "policy_computation": policy.stats["mode"],
             },
         )
         return result

@@ -60,7 +60,47 @@ def reachability_matrix(hostvars, hosts, result_var="palisade_probe"):
     return lines
 
 
+def fleet_probe_matrix(hostvars, hosts):
+    """probe_matrix from every host's endpoints: the all-pairs list for a trace."""
+    probes = []
+    for host in hosts:
+        probes.extend(probe_matrix(hostvars, hosts, host))
+    return probes
+
+
+def _describe_probe(probe):
+    text = "%s -> %s:%s/%s" % (probe["from"], probe["to"], probe["port"], probe.get("protocol") or "TCP")
+    http = probe.get("http")
+    if http:
+        text += " %s %s" % ((http.get("method") or "GET").upper(), http.get("path") or "/")
+    return text
+
+
+def verdict_table(probes, results, observed=None):
+    """One line per probe: the computed verdict (policy_trace) and, when
+    ``observed`` (probe module results, same order) is given, what real
+    packets did."""
+    described = [_describe_probe(p) for p in probes]
+    width = max([len(d) for d in described] + [5])
+    lines = []
+    for index, (text, result) in enumerate(zip(described, results)):
+        l7 = result.get("l7")
+        line = "%-*s  %-5s (l4 %s%s)" % (width, text, result["verdict"], result["l4"], ", l7 %s" % l7 if l7 else "")
+        if observed is not None:
+            seen = observed[index]
+            status = seen.get("http_status")
+            line += "  observed %s%s" % (seen["verdict"], " (HTTP %s)" % status if status else "")
+        lines.append(line + "  " + (result.get("reason") or ""))
+    return lines
+
+
 class FilterModule(object):
 
     def filters(self):
-        return {"probe_matrix": probe_matrix, "probes_from": probes_from, "reachability_matrix": reachability_matrix}
+        return {
+            "probe_matrix": probe_matrix,
+            "fleet_probe_matrix": fleet_probe_matrix,
+            "probes_from": probes_from,
+            "reachability_matrix": reachability_matrix,
+            "verdict_table": verdict_table,
+        }

@@ -4,7 +4,10 @@
 """Per-host desired state, computed once for the whole fleet on the controller.
 
 Each host receives only its share: its own endpoints (with the names the
-plumbing derives) and the routes that reach every other host's endpoints.
+plumbing derives) and the routes that reach every other host's endpoints;
+with a computed policy (policy/engine.py) also each endpoint's identity and
+policy reference, the distinct policies its endpoints use, and how its view
+of the IP -> identity table differs from the fleet-wide one.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,16 +42,29 @@ def endpoint_share(ep, prefix):
     return share
 
 
-def host_share(fleet, host, prefix=None):
+def host_share(fleet, host, prefix=None, policy=None):
+    """One host's share. With ``policy`` (an engine.FleetPolicy for this
+    fleet), endpoints gain ``identity`` and ``policy`` (a key of
+    ``policies``), and the share gains ``policies`` and
+    ``ipcache_overrides`` (this host's view of the fleet-wide table: its own
+    node address is ``host``)."""
     node = fleet["nodes"][host]
-    return {
+    share = {
         "node": {"name": host, "ipv4": node["ipv4"], "pod_cidr": node["pod_cidr"]},
         "endpoints": [endpoint_share(ep, prefix) for ep in node["endpoints"]],
         "routes": remote_routes(fleet, host),
     }
+    if policy is not None:
+        policy_share = policy.host_share(host)
+        for endpoint, with_policy in zip(share["endpoints"], policy_share["endpoints"]):
+            endpoint["identity"] = with_policy["identity"]
+            endpoint["policy"] = with_policy["policy"]
+        share["policies"] = policy_share["policies"]
+        share["ipcache_overrides"] = policy_share["ipcache_overrides"]
+    return share
 
 
-def host_shares(fleet, prefixes=None):
+def host_shares(fleet, prefixes=None, policy=None):
     """{host: share} for every node; ``prefixes`` maps host -> lab prefix."""
     prefixes = prefixes or {}
-    return {host: host_share(fleet, host, prefixes.get(host)) for host in fleet["nodes"]}
+    return {host: host_share(fleet, host, prefixes.get(host), policy) for host in fleet["nodes"]}

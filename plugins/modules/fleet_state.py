@@ -14,8 +14,14 @@ version_added: 0.1.0
 description:
   - Reads C(palisade_node), C(palisade_endpoints) and C(palisade_namespaces) of every inventory host,
     validates them against the collection's schema and computes each host's share of the desired state.
+  - Reads the policies (C(palisade_policies) and the files matched by C(palisade_policy_files), globs relative
+    to the playbook directory), computes every endpoint's identity and policy once for the whole fleet, and
+    gives each host only its share of it, plus the fleet-wide IP to identity table.
   - Runs on the controller, once per play (use C(run_once)); it never contacts a host. Invalid input fails
-    the task with a message naming the host, the endpoint and the field, before any host is changed.
+    the task with a message naming the host, the endpoint and the field (inventory) or the file, the
+    document and the field path (policies), before any host is changed.
+  - Keeps the computation's state in a controller-side cache, so that a run after a small inventory change
+    recomputes only what the change touches.
 author: palisade.ebpf developers (@palisade-ebpf)
 attributes:
   check_mode:
@@ -36,6 +42,13 @@ options:
     description: Inventory hosts that form the fleet. Defaults to every host of the inventory (C(groups.all)), whatever C(--limit) says.
     type: list
     elements: str
+  cache:
+    description: Keep the policy computation's state between runs in O(cache_dir), and start from it.
+    type: bool
+    default: true
+  cache_dir:
+    description: Directory of the cache on the controller. Defaults to C($XDG_CACHE_HOME/palisade) (C(~/.cache/palisade)).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -47,11 +60,29 @@ EXAMPLES = r"""
 
 RETURN = r"""
 hosts:
-  description: Per inventory host, its share of the desired state (node, endpoints, routes).
+  description:
+    - Per inventory host, its share of the desired state, C({node, endpoints, routes, policies, ipcache_overrides}).
+    - Each endpoint carries its C(identity) and C(policy), a key of C(policies).
+    - C(policies) holds the distinct policies of the host's endpoints, each C({ingress, egress}); a direction is
+      C({enforced, enforced_by, entries}), and each entry C({peers, l4}) gives the peer identities (0 is any peer)
+      that get the same L4 entries C([protocol, port_lo, port_hi, deny, http, names]) (protocol 0 any, 1 ICMP with
+      the type as port, 6 TCP, 17 UDP, 132 SCTP; C(http) the HTTP rules of a redirect, or null; C(names) the
+      policies that contributed). Semantics are in docs/policy-engine.md.
+    - The host's view of the IP to identity table is the fleet-wide C(ipcache) with C(ipcache_overrides) applied
+      (its own node address is C(host), 1).
+  returned: success
+  type: dict
+ipcache:
+  description: The fleet-wide IP to identity table, prefix to identity, every node address as remote-node (6).
+  returned: success
+  type: dict
+identities:
+  description: Labels of every endpoint and CIDR identity, by number, for humans (diffs, traces).
   returned: success
   type: dict
 summary:
-  description: Counts of nodes and endpoints, and the namespaces seen.
+  description: Counts of nodes, endpoints, rules and endpoint identities, the namespaces seen, and whether the
+    policy was computed C(full), C(incremental) or found C(unchanged) in the cache.
   returned: success
   type: dict
 """
@@ -60,7 +91,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(hosts=dict(type="list", elements="str")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(hosts=dict(type="list", elements="str"), cache=dict(type="bool", default=True),
+                                              cache_dir=dict(type="path")), supports_check_mode=True)
     module.fail_json(msg="palisade.ebpf.fleet_state runs on the controller through its action plugin; it cannot run as a plain module")
 
 

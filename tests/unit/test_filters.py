@@ -43,3 +43,14 @@ def test_reachability_matrix_rows_and_columns():
     lines = reachability_matrix(hostvars, ["n1", "n2"])
     assert lines[0].split() == ["from", "->", "to", "default/a:53/UDP", "x/b:80/TCP"]
     assert lines[1].split() == ["default/c", "allow", "deny"]
+
+
+def test_verdict_table_shows_computed_and_observed():
+    from ansible_collections.palisade.ebpf.plugins.filter.probes import verdict_table
+    probes = [{"from": "default/tiefighter", "to": "10.1.1.10", "port": 80,
+               "http": {"method": "PUT", "path": "/v1/exhaust-port"}}]
+    results = [{"verdict": "deny", "l4": "allow", "l7": "deny", "reason": "no HTTP rule matches", "policies": ["default/rule1"]}]
+    observed = [{"verdict": "deny", "http_status": 403, "connected": True}]
+    (line,) = verdict_table(probes, results, observed)
+    assert line.split() == ["default/tiefighter", "->", "10.1.1.10:80/TCP", "PUT", "/v1/exhaust-port", "deny", "(l4", "allow,",
+                            "l7", "deny)", "observed", "deny", "(HTTP", "403)", "no", "HTTP", "rule", "matches"]

@@ -105,6 +105,8 @@ def test_share_holds_only_own_endpoints_with_derived_netns():
      "ports[1].name: duplicate port name 'http'"),
     (lambda i: i["node1"]["palisade_endpoints"][0].update(labels={"bad key!": "x"}),
      "(default/deathstar-1): labels.bad key!: label key 'bad key!' is not a valid label name"),
+    (lambda i: i["node1"]["palisade_endpoints"][0].update(labels={"app": "web\n"}),
+     "(default/deathstar-1): labels.app: label value 'web\\n' is not a valid label value"),
     (lambda i: i["node1"]["palisade_endpoints"][0].update(name="Deathstar"),
      "palisade_endpoints[0]: name: is required and must be a DNS-1123 name"),
     (lambda i: i["node1"]["palisade_endpoints"][1].update(interface="lxc0", ipv4="10.1.1.21") or

@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Datapath cost measurements behind docs/datapath.md (run as root):
+
+    .venv/bin/python bench/datapath_costs.py [--json OUT]
+
+1. compile once: bcc compile + load (verifier) + pin of the rendered programs;
+2. configure per endpoint: the reconciler attaching N endpoints with the
+   cached program (config write + two tc filters each), and one more;
+3. per packet, BPF_PROG_TEST_RUN of the real programs (median of runs):
+   harness floor (an empty program), a new flow's full verdict with a
+   60,000-entry ipcache and 10 / 1,000 / 100,000 policy entries (and with
+   four policy lookups), a denied flow, and an established flow (conntrack
+   hit). New flows are measured with the ct_create setting off, so that
+   every repetition is a conntrack miss; an LRU insert adds ~150-250 ns on
+   the development VM (docs/datapath.md).
+
+The renderings are made here (the venv has jinja2); the measuring half runs
+with /usr/bin/python3 (bcc) inside a scratch network namespace with veth
+pairs, against a scratch bpffs directory; both are removed at the end.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "collections"))
+
+ENDPOINTS = 100
+IPCACHE = 60000
+POLICY_SIZES = (10, 1000, 100000)
+REPEAT = 1000000
+
+
+# --- controller half ---------------------------------------------------------------
+def controller(argv):
+    from ansible_collections.palisade.ebpf.plugins.plugin_utils import datapath_render  # noqa: E402
+
+    tag = "palbench-dp-%d" % os.getpid()
+    tmp = tempfile.mkdtemp(prefix=tag + "-")
+    netns = tag
+    bpffs = "/sys/fs/bpf/" + tag
+    try:
+        sources = {
+            "main": datapath_render.render({}, bpffs + "/main"),
+            # ct_create off: every test-run repetition is a conntrack miss, i.e. a new flow.
+            "newflow": datapath_render.render({"ct_create": False}, bpffs + "/newflow"),
+            "est": datapath_render.render({}, bpffs + "/est"),
+        }
+        for name, text in sources.items():
+            with open(os.path.join(tmp, name + ".c"), "w") as f:
+                f.write(text)
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        batch = ["link set lo up"]
+        for i in range(ENDPOINTS + 1):
+            batch.append("link add lxb%d type veth peer name lxp%d" % (i, i))
+            batch.append("link set lxb%d up" % i)
+            batch.append("link set lxp%d up" % i)
+        subprocess.run(["ip", "-n", netns, "-batch", "-"], input="\n".join(batch) + "\n", text=True, check=True)
+        proc = subprocess.run(["nsenter", "--net=/run/netns/" + netns, "/usr/bin/python3", os.path.abspath(__file__),
+                               "--measure", tmp, bpffs], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            return proc.returncode
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+        report(results)
+        if len(argv) > 1 and argv[0] == "--json":
+            with open(argv[1], "w") as f:
+                json.dump(results, f, indent=2, sort_keys=True)
+        return 0
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+        shutil.rmtree(bpffs, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(r):
+    print("compile once (bcc compile + verifier load of both programs + pin): %.0f ms" % (r["compile_s"] * 1000))
+    print("  of which load (verifier): %.0f ms" % (r["load_s"] * 1000))
+    print("configure %d endpoints (program cached): %.1f ms map writes + %.1f ms tc = %.2f ms per endpoint"
+          % (r["endpoints"], r["bulk_map_ms"], r["bulk_tc_ms"], r["per_endpoint_ms"]))
+    print("add endpoint %d to a configured host: whole reconcile %.0f ms (of which writes + tc %.2f ms), compiler not run: %s"
+          % (r["endpoints"] + 1, r["add_one_total_ms"], r["add_one_work_ms"], not r["add_one_compiled"]))
+    print("BPF_PROG_TEST_RUN, ns per packet (median of 5 x %d):" % REPEAT)
+    print("  harness floor (empty program):      %d" % r["floor_ns"])
+    for size in POLICY_SIZES:
+        print("  new flow, %6d policy entries:    %d" % (size, r["new_flow_ns"][str(size)]))
+    print("  new flow ratio 100k / 10:           %.2f" % (r["new_flow_ns"]["100000"] / float(r["new_flow_ns"]["10"])))
+    print("  new flow, 100000 entries, 4 lookups: %d" % r["new_flow_4_lookups_ns"])
+    print("  denied new flow (drop + event):     %d" % r["denied_ns"])
+    print("  established (conntrack hit):        %d" % r["established_ns"])
+
+
+# --- host half (/usr/bin/python3, bcc) ------------------------------------------------------
+def measure(tmp, bpffs):
+    import ctypes as ct
+    import socket
+    import struct
+    import time
+
+    from bcc import BPF, libbcc
+    from pyroute2 import IPRoute
+
+    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import bpfsys, maps, programs, reconcile, settings
+
+    lib = libbcc.lib
+
+    class Opts(ct.Structure):
+        _fields_ = [("sz", ct.c_size_t), ("data_in", ct.c_void_p), ("data_out", ct.c_void_p),
+                    ("data_size_in", ct.c_uint32), ("data_size_out", ct.c_uint32), ("ctx_in", ct.c_void_p),
+                    ("ctx_out", ct.c_void_p), ("ctx_size_in", ct.c_uint32), ("ctx_size_out", ct.c_uint32),
+                    ("retval", ct.c_uint32), ("repeat", ct.c_int), ("duration", ct.c_uint32), ("flags", ct.c_uint32),
+                    ("cpu", ct.c_uint32), ("batch_size", ct.c_uint32)]
+
+    lib.bpf_prog_test_run_opts.argtypes = [ct.c_int, ct.POINTER(Opts)]
+    # struct __sk_buff up to ifindex (offset 40); the kernel takes a prefix.
+    ctx_size = 44
+
+    def test_run(fd, packet, ifindex, runs=5):
+        data = ct.create_string_buffer(packet, len(packet))
+        ctx = ct.create_string_buffer(ctx_size)
+        struct.pack_into("=I", ctx, 40, ifindex)
+        out = []
+        for dummy in range(runs):
+            o = Opts(sz=ct.sizeof(Opts), data_in=ct.cast(data, ct.c_void_p), data_size_in=len(packet),
+                     ctx_in=ct.cast(ctx, ct.c_void_p), ctx_size_in=ctx_size, repeat=REPEAT)
+            ret = lib.bpf_prog_test_run_opts(fd, ct.byref(o))
+            if ret != 0:
+                raise RuntimeError("test run failed: %d" % ret)
+            out.append(o.duration)
+        return sorted(out)[len(out) // 2], o.retval
+
+    def packet(src, dst, sport, dport, flags=0x02):
+        eth = b"\x0e" * 6 + b"\x0a" * 6 + b"\x08\x00"
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
+        return eth + ip + tcp
+
+    def read(name):
+        with open(os.path.join(tmp, name + ".c")) as f:
+            return f.read()
+
+    results = {"endpoints": ENDPOINTS}
+    ipr = IPRoute()
+    links = dict((m.get_attr("IFLA_IFNAME"), m["index"]) for m in ipr.get_links())
+    ipr.close()
+
+    # 1. compile once.
+    source = read("main")
+    os.makedirs(bpffs + "/main/maps")
+    t0 = time.time()
+    bpf = BPF(text=source)
+    t1 = time.time()
+    for name in programs.PROGRAMS:
+        bpf.load_func(name, BPF.SCHED_CLS)
+    t2 = time.time()
+    bpf.cleanup()
+    shutil.rmtree(bpffs + "/main", ignore_errors=True)
+    loaded = programs.compile_and_pin(source, bpffs + "/main", programs.source_hash(source))
+    loaded.close()
+    results["compile_s"] = t2 - t0
+    results["load_s"] = t2 - t1
+
+    # 2. configure per endpoint (program cached: the reconciler never compiles).
+    def state(count, base):
+        eps, ipc = [], [["0.0.0.0/0", 2]]
+        for i in range(count):
+            ip = "10.%d.%d.%d" % (base, i // 250, i % 250 + 1)
+            eps.append({"key": "bench/ep%d" % i, "ifname": "lxb%d" % i, "ipv4": ip, "identity": 1000 + i, "policy": "web"})
+            ipc.append([ip + "/32", 1000 + i])
+        pol = {"web": {"ingress": {"enforced": True, "entries": [[0, 6, 80, 80, "allow"], [1001, 6, 443, 443, "allow"]]}}}
+        return {"bpffs_dir": bpffs + "/main", "ipcache": ipc, "endpoints": eps, "policies": pol}
+
+    rec = reconcile.Reconciler(state(ENDPOINTS, 50), {}, source, False, IPRoute)
+    bulk = rec.present()
+    assert not bulk["program"]["compiled"], bulk
+    results["bulk_map_ms"] = bulk["timings"]["map_writes"] * 1000
+    results["bulk_tc_ms"] = bulk["timings"]["tc"] * 1000
+    results["per_endpoint_ms"] = (results["bulk_map_ms"] + results["bulk_tc_ms"]) / ENDPOINTS
+    rec = reconcile.Reconciler(state(ENDPOINTS + 1, 50), {}, source, False, IPRoute)
+    one = rec.present()
+    results["add_one_total_ms"] = one["timings"]["total"] * 1000
+    results["add_one_work_ms"] = (one["timings"]["map_writes"] + one["timings"]["tc"]) * 1000
+    results["add_one_compiled"] = one["program"]["compiled"]
+    results["add_one_writes"] = one["writes"]
+
+    # 3. per packet.
+    floor = BPF(text="int f(struct __sk_buff *skb) { return -1; }")
+    ep_if = links["lxb%d" % ENDPOINTS]
+    peer_ip, ep_ip = "10.60.0.5", "10.61.0.1"
+    src = packet(peer_ip, ep_ip, 40000, 80)
+    results["floor_ns"] = test_run(floor.load_func("f", BPF.SCHED_CLS).fd, src, ep_if)[0]
+
+    def prepared(kind):
+        text = read(kind)
+        directory = bpffs + "/" + kind
+        loaded = programs.compile_and_pin(text, directory, programs.source_hash(text))
+        cfg = settings.normalise({"ct_create": kind != "newflow"})
+
+        def handle(name):
+            spec = maps.MAPS_BY_NAME[name]
+            return bpfsys.Map(reconcile.map_path(directory, spec, cfg), spec.key, spec.value)
+        host = handle("ipcache_host")
+        for i in range(IPCACHE):
+            ip = "10.%d.%d.%d" % (60 + i // 62500, (i // 250) % 250, i % 250 + 1)
+            host.update(maps.IPCacheHostKey(addr=maps.ip_to_u32(ip)), maps.IPCacheValue(identity=1000 + i))
+        return loaded, directory, handle
+
+    def configure(handle, size):
+        pol = handle("policy")
+        ports = (80, 443, 8080, 53, 22, 3306, 5432, 6379, 9090, 8443)
+        written = 0
+        ident = 1004
+        while written < size:
+            for port in ports:
+                if written == size:
+                    break
+                pol.update(maps.PolicyKey(policy_id=7, identity=ident, dir_level=maps.LEVEL_EXACT, proto=6,
+                                          port=maps.port_to_be16(port)),
+                           maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=maps.LEVEL_EXACT))
+                written += 1
+            ident += 1
+        cfg = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=maps.EP_F_ENFORCE_INGRESS)
+        cfg.levels[0] = 1 << maps.LEVEL_EXACT
+        handle("endpoints").update(maps.EndpointKey(ifindex=ep_if), cfg)
+
+    loaded, directory, handle = prepared("newflow")
+    results["new_flow_ns"] = {}
+    for size in POLICY_SIZES:
+        # `size` entries: identities 1004.., ten ports each; the probe comes
+        # from 10.60.0.5 (identity 1004) to tcp/80, an entry at every size.
+        pol = handle("policy")
+        for k in list(pol.items()):
+            pol.delete(maps.PolicyKey.from_buffer_copy(k))
+        configure(handle, size)
+        ns, verdict = test_run(loaded.fds["to_endpoint"], packet("10.60.0.5", ep_ip, 40000, 80), ep_if)
+        assert verdict == 0xFFFFFFFF, verdict  # TC_ACT_UNSPEC: passed
+        results["new_flow_ns"][str(size)] = ns
+
+    # The same 100,000 entries plus any-peer nodes at other levels, so a new
+    # flow probes the peer's chain (hit at 24) and the any-peer chain at
+    # levels 24, 8 and 0 (three misses): four policy lookups.
+    pol = handle("policy")
+    for level, proto, port in ((maps.LEVEL_EXACT, 6, 22), (maps.LEVEL_PROTO, 17, 0), (maps.LEVEL_ANY, 0, 0)):
+        pol.update(maps.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=maps.port_to_be16(port)),
+                   maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=level))
+    cfg_map = handle("endpoints")
+    cfg = maps.EndpointConfig.from_buffer_copy(cfg_map.lookup(maps.EndpointKey(ifindex=ep_if)))
+    cfg.levels[1] = (1 << maps.LEVEL_EXACT) | (1 << maps.LEVEL_PROTO) | (1 << maps.LEVEL_ANY)
+    cfg_map.update(maps.EndpointKey(ifindex=ep_if), cfg)
+    results["new_flow_4_lookups_ns"] = test_run(loaded.fds["to_endpoint"], packet("10.60.0.5", ep_ip, 40000, 80), ep_if)[0]
+    # A denied new flow: default deny, counted and reported (ring buffer event).
+    # (The ring buffer fills up after a few thousand events; the rest of the
+    # repetitions measure the lost-event path, which is the same work.)
+    results["denied_ns"] = test_run(loaded.fds["to_endpoint"], packet("10.60.0.5", ep_ip, 40000, 81), ep_if)[0]
+    loaded.close()
+
+    loaded, directory, handle = prepared("est")
+    configure(handle, 10)
+    pkt = packet("10.60.0.5", ep_ip, 40000, 80)
+    test_run(loaded.fds["to_endpoint"], pkt, ep_if, runs=1)  # creates the conntrack entry
+    results["established_ns"] = test_run(loaded.fds["to_endpoint"], pkt, ep_if)[0]
+    loaded.close()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--measure":
+        sys.exit(measure(sys.argv[2], sys.argv[3]))
+    sys.exit(controller(sys.argv[1:]))
