@@ -11,6 +11,7 @@ input fails the play before any host is touched.
 from __future__ import annotations
 
 import hashlib
+import os
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -31,6 +32,19 @@ def policy_rules(task_vars, templar, base_dir):
     policies = templar.template(task_vars.get("palisade_policies"))
     files = templar.template(task_vars.get("palisade_policy_files"))
     return parse.parse_documents(policy_files.load_policy_documents(policies, files, base_dir))
+
+
+def policy_base_dir(task_vars, loader):
+    """Where relative ``palisade_policy_files`` globs start: the inventory's
+    directory (policies live beside the inventory that names them), else the
+    playbook's directory."""
+    inventory_dir = task_vars.get("inventory_dir")
+    if inventory_dir:
+        return inventory_dir
+    for source in task_vars.get("ansible_inventory_sources") or []:
+        if isinstance(source, str) and os.path.exists(source):
+            return source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
+    return loader.get_basedir()
 
 
 def cache_name(fleet):
@@ -63,7 +77,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="invalid inventory: %s" % exc)
             return result
         try:
-            rules = policy_rules(task_vars, self._templar, self._loader.get_basedir())
+            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader))
         except ir.PolicyError as exc:
             result.update(failed=True, msg=str(exc))
             return result

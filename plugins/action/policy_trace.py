@@ -15,7 +15,7 @@ import ipaddress
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.palisade.ebpf.plugins.action.fleet_state import cache_name, policy_rules
+from ansible_collections.palisade.ebpf.plugins.action.fleet_state import cache_name, policy_base_dir, policy_rules
 from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, ir, parse, trace
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
@@ -98,7 +98,7 @@ class ActionModule(ActionBase):
         if args.get("policies") is not None:
             rules = parse.parse_documents(policy_files.documents_from_policies(args["policies"], "policies"))
         else:
-            rules = policy_rules(task_vars, self._templar, self._loader.get_basedir())
+            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader))
         # The inventory's own fleet shares fleet_state's cache (a no-op
         # update when nothing changed); what-if inputs are computed apart.
         cache = None if custom else engine.PersistentCache(None, cache_name(fleet))

@@ -76,6 +76,18 @@ def _describe_probe(probe):
     return text
 
 
+def observed_table(hostvars, hosts, result_var="palisade_probe"):
+    """One line per probe actually sent (probe module results of every host)."""
+    lines = []
+    for host in hosts:
+        for result in (hostvars[host].get(result_var) or {}).get("results", []):
+            status = result.get("http_status")
+            detail = "HTTP %s" % status if status else (result.get("error") or "connected")
+            lines.append((_describe_probe(result), "%-5s (%s)" % (result["verdict"], detail)))
+    width = max([len(text) for text, _v in lines] + [5])
+    return ["%-*s  %s" % (width, text, verdict) for text, verdict in sorted(lines)]
+
+
 def verdict_table(probes, results, observed=None):
     """One line per probe: the computed verdict (policy_trace) and, when
     ``observed`` (probe module results, same order) is given, what real
@@ -102,5 +114,6 @@ class FilterModule(object):
             "fleet_probe_matrix": fleet_probe_matrix,
             "probes_from": probes_from,
             "reachability_matrix": reachability_matrix,
+            "observed_table": observed_table,
             "verdict_table": verdict_table,
         }

@@ -43,11 +43,12 @@ def endpoint_share(ep, prefix):
 
 
 def host_share(fleet, host, prefix=None, policy=None):
-    """One host's share. With ``policy`` (an engine.FleetPolicy for this
-    fleet), endpoints gain ``identity`` and ``policy`` (a key of
-    ``policies``), and the share gains ``policies`` and
-    ``ipcache_overrides`` (this host's view of the fleet-wide table: its own
-    node address is ``host``)."""
+    """One host's share. ``endpoints`` is what plumbing needs. With
+    ``policy`` (an engine.FleetPolicy for this fleet) the share gains
+    ``enforcement`` (per endpoint, in the same order: key, host-side
+    interface, address, identity and ``policy``, a key of ``policies``),
+    ``policies`` and ``ipcache_overrides`` (this host's view of the
+    fleet-wide table: its own node address is ``host``)."""
     node = fleet["nodes"][host]
     share = {
         "node": {"name": host, "ipv4": node["ipv4"], "pod_cidr": node["pod_cidr"]},
@@ -56,9 +57,11 @@ def host_share(fleet, host, prefix=None, policy=None):
     }
     if policy is not None:
         policy_share = policy.host_share(host)
-        for endpoint, with_policy in zip(share["endpoints"], policy_share["endpoints"]):
-            endpoint["identity"] = with_policy["identity"]
-            endpoint["policy"] = with_policy["policy"]
+        share["enforcement"] = [
+            {"key": naming.endpoint_key(ep), "ifname": naming.endpoint_ifname(ep), "ipv4": ep["ipv4"],
+             "identity": with_policy["identity"], "policy": with_policy["policy"]}
+            for ep, with_policy in zip(node["endpoints"], policy_share["endpoints"])
+        ]
         share["policies"] = policy_share["policies"]
         share["ipcache_overrides"] = policy_share["ipcache_overrides"]
     return share

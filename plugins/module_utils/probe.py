@@ -112,6 +112,8 @@ def run_one(probe, timeout):
     result["verdict"] = verdict(result, probe)
     # Echo what was probed, so a result reads on its own.
     result.update({"from": probe["from"], "to": probe["to"], "port": int(probe["port"]), "protocol": protocol})
+    if probe.get("http") is not None:
+        result["http"] = {"method": (probe["http"].get("method") or "GET").upper(), "path": probe["http"].get("path") or "/"}
     return result
 
 

@@ -131,6 +131,9 @@ results:
     protocol:
       description: The probe's protocol.
       type: str
+    http:
+      description: The HTTP request's method and path, when one was sent.
+      type: dict
 """
 
 import os

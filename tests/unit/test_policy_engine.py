@@ -64,9 +64,12 @@ def test_fleet_host_shares_keep_their_fields_and_gain_the_policy():
     shares = fleet_mod.host_shares(fleet_model, policy=policy)
     for host, share in shares.items():
         assert share["routes"] == plain[host]["routes"] and share["node"] == plain[host]["node"]
-        for with_policy, without in zip(share["endpoints"], plain[host]["endpoints"]):
-            assert {k: v for k, v in with_policy.items() if k not in ("identity", "policy")} == without
-            assert with_policy["policy"] in share["policies"]
+        assert share["endpoints"] == plain[host]["endpoints"]  # plumbing is untouched by policy
+        for enforced, endpoint in zip(share["enforcement"], share["endpoints"]):
+            assert enforced["key"] == "%s/%s" % (endpoint["namespace"], endpoint["name"])
+            assert enforced["ipv4"] == endpoint["ipv4"] and enforced["ifname"].startswith("lxc")
+            assert enforced["identity"] == policy.endpoint(enforced["key"])["identity"]
+            assert enforced["policy"] in share["policies"]
         assert share["ipcache_overrides"] == {"192.0.2.%d/32" % (10 + int(host[-1])): 1}
 
 

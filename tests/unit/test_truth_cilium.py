@@ -26,6 +26,7 @@ from policy_harness import Lab, check, ep, http, probe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(ROOT, "inventories", "demo")
+STARWARS = os.path.join(ROOT, "examples", "starwars")  # the demo's policy files and probes
 
 NODES = {"node1": "172.16.0.11", "node2": "172.16.0.12"}
 WORLD = "203.0.113.7"  # an address outside the fleet: identity world
@@ -215,14 +216,14 @@ def _shipped_demo():
     """The demo inventory's own policy files and probes (probes.yml), the way
     playbooks/trace.yml runs them, with each probe's Star Wars verdict."""
     hosts, namespaces = _demo_inventory()
-    files = sorted(glob.glob(os.path.join(DEMO, "policies", "*.yaml")))
+    files = sorted(glob.glob(os.path.join(STARWARS, "policies", "*.yaml")))
     assert files, "the demo inventory ships no policy file"
     policies = []
     for path in files:
         with open(path) as f:
             docs = [d for d in yaml.safe_load_all(f) if d is not None]
         policies.extend(("%s#%d" % (path, i), d) for i, d in enumerate(docs))
-    with open(os.path.join(DEMO, "probes.yml")) as f:
+    with open(os.path.join(STARWARS, "probes.yml")) as f:
         probes = yaml.safe_load(f)["palisade_probes"]
     lab_ = Lab.from_inventory(hosts, policies, namespaces)
 
