@@ -145,11 +145,14 @@ def test_starwars_l7_request_landing():
 def test_demo_inventory_policy_file():
     from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
     import os
+    import yaml
     demo = os.path.join(os.path.dirname(__file__), "..", "..", "inventories", "demo")
-    docs = policy_files.documents_from_files(["policies/*.yaml"], demo)
+    with open(os.path.join(demo, "group_vars", "all.yml")) as f:
+        globs = yaml.safe_load(f)["palisade_policy_files"]
+    docs = policy_files.documents_from_files(globs, demo)  # relative globs start at the inventory
     rules = parse.parse_documents(docs)
     assert [r.name for r in rules] == ["default/rule1"]
-    assert rules[0].origin == "policies/starwars.yaml#0"
+    assert rules[0].origin == "../../examples/starwars/policies/starwars.yaml#0"
     assert rules[0].ingress[0].http[0].method == "POST"
 
 
