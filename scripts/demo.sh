@@ -29,7 +29,7 @@ ansible-playbook -i "$inv" playbooks/trace.yml -e @examples/starwars/probes.yml 
 step "Star Wars: what real packets do (probe)"
 ansible-playbook -i "$inv" playbooks/verify.yml -e @examples/starwars/probes.yml | tee "$log/starwars.txt" \
   | sed -n '/Observed/,/PLAY RECAP/p' | grep -E '^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//'
-echo "(the eBPF datapath that enforces these verdicts is being wired into site.yml: until then real traffic is not filtered)"
+echo "(L3/L4 verdicts are enforced by the eBPF datapath; HTTP rules take effect once the L7 proxy lands, so PUT still gets 200)"
 
 step "Deploy again: every host must report changed=0"
 ansible-playbook -i "$inv" playbooks/site.yml | tee "$log/site2.txt" | sed -n '/PLAY RECAP/,$p'

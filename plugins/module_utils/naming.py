@@ -36,6 +36,15 @@ def fabric_netns(prefix=None):
     return "%s-fabric" % lab_prefix(prefix)
 
 
+BPFFS_ROOT = "/sys/fs/bpf/palisade"
+
+
+def bpffs_dir(inventory_hostname, prefix=None):
+    """Default pin directory of a host: one per host and lab prefix, so lab
+    hosts that share this machine's bpffs never share maps."""
+    return "%s/%s-%s" % (BPFFS_ROOT, lab_prefix(prefix), inventory_hostname)
+
+
 def endpoint_key(endpoint):
     return "%s/%s" % (endpoint.get("namespace") or "default", endpoint["name"])
 

@@ -120,6 +120,18 @@ class Lab(object):
         run = playbook("verify.yml", self.inventory, "-e", "@" + path, "-v")
         return verdicts_from(run.out, probes)
 
+    def trace(self, probes):
+        """policy_trace verdicts for ``probes`` (computed, no traffic), in order."""
+        path = os.path.join(self.dir, "trace.json")
+        with open(path, "w") as f:
+            json.dump({"palisade_probes": probes}, f)
+        run = playbook("trace.yml", self.inventory, "-e", "@" + path, "-v")
+        for match in re.finditer(r"^ok: \[localhost\] => (\{.*\})$", run.out, re.M):
+            data = json.loads(match.group(1))
+            if isinstance(data.get("results"), list) and all("l4" in r for r in data["results"]):
+                return [r["verdict"] for r in data["results"]]
+        raise AssertionError("no policy_trace results in:\n%s" % run.out[-3000:])
+
 
 def verdicts_from(out, probes):
     """Pick each probe's result out of verbose playbook output (-v prints results as JSON)."""

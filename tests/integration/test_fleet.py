@@ -46,9 +46,20 @@ HOSTS = {
 CACHE = {"name": "cache", "labels": {"app": "cache"}, "ipv4": "10.61.2.20"}
 
 
+# The database takes connections only from the api, on its port; everything
+# else in the fleet stays open (no other endpoint is selected by a policy).
+POLICIES = [{
+    "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+    "metadata": {"name": "db-from-api", "namespace": "default"},
+    "spec": {"endpointSelector": {"matchLabels": {"app": "db"}},
+             "ingress": [{"fromEndpoints": [{"matchLabels": {"app": "api"}}],
+                          "toPorts": [{"ports": [{"port": "5432", "protocol": "TCP"}]}]}]},
+}]
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("fleet"), PREFIX, copy.deepcopy(HOSTS))
+    lab = Lab(tmp_path_factory.mktemp("fleet"), PREFIX, copy.deepcopy(HOSTS), policies=POLICIES)
     try:
         lab.up()
         yield lab
@@ -61,6 +72,9 @@ def lab(tmp_path_factory):
     left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
     assert left == [], "lab namespaces left behind: %s" % left
     assert not os.path.exists(lab.state_dir)
+    pins = [d for d in os.listdir("/sys/fs/bpf/palisade") if d.startswith(PREFIX + "-")] \
+        if os.path.isdir("/sys/fs/bpf/palisade") else []
+    assert pins == [], "pinned eBPF objects left behind: %s" % pins
 
 
 def all_pairs(lab):
@@ -86,13 +100,20 @@ def test_first_run_plumbs_and_routes(lab):
     assert "10.61.1.0/24 via 198.51.100.11" in routes and "10.61.2.0/24 via 198.51.100.12" in routes
 
 
-def test_every_endpoint_reaches_every_other_with_real_packets(lab):
+def test_real_packets_obey_the_computed_policy_across_hosts(lab):
     probes = all_pairs(lab)
-    verdicts = lab.probe(probes)
-    failed = [p for p, v in zip(probes, verdicts) if v != "allow"]
-    assert failed == [], failed
-    # Same host (alpha -> alpha), cross host (alpha -> beta), over SSH (gamma), and UDP are all covered.
+    observed = lab.probe(probes)
+    computed = lab.trace(probes)
+    differ = [(p, c, o) for p, c, o in zip(probes, computed, observed) if c != o]
+    assert differ == [], differ
+    # Same host (alpha -> alpha), cross host (alpha -> beta), over SSH (gamma), and UDP are all covered,
+    # and the policy really decides something both ways.
     assert {p["protocol"] for p in probes} == {"TCP", "UDP"}
+    by_pair = {(p["from"], p["to"], p["port"]): v for p, v in zip(probes, observed)}
+    assert by_pair[("default/api", "10.61.3.10", 5432)] == "allow"
+    assert by_pair[("default/web", "10.61.3.10", 5432)] == "deny"
+    assert by_pair[("shop/client", "10.61.3.10", 5432)] == "deny"
+    assert by_pair[("shop/client", "10.61.2.10", 8080)] == "allow"
 
 
 def test_probe_to_a_closed_port_is_denied(lab):
@@ -119,8 +140,10 @@ def test_check_mode_reports_but_changes_nothing(lab):
     lab.up()  # the workload's namespace and server appear first, as a runtime would start them
     before = snapshot(lab)
     run = lab.site("--check", "--diff")
-    assert run.changed("beta") >= 1 and run.changed("alpha") == 0
+    # beta plumbs it; alpha and gamma only learn its address -> identity (no route: beta has a pod_cidr).
+    assert run.changed("beta") >= 1 and run.changed("alpha") == 1 and run.changed("gamma") == 1
     assert "+default/cache 10.61.2.20/32" in run.out and "[app=cache]" in run.out
+    assert "+ ipcache 10.61.2.20/32: identity" in run.out and "k8s:app=cache" in run.out
     assert snapshot(lab) == before
     run = lab.site()
     assert run.changed("beta") >= 1
@@ -145,7 +168,8 @@ def test_removed_endpoint_is_purged_everywhere(lab):
     lab.hosts["beta"]["palisade_endpoints"] = [e for e in lab.hosts["beta"]["palisade_endpoints"] if e["name"] != "cache"]
     lab.write()
     run = lab.site("--diff")
-    assert run.changed("gamma") == 1 and run.changed("alpha") == 1 and run.changed("beta") >= 1
+    # gamma: plumbing and datapath; alpha: the /32 route to db and db's ipcache entry.
+    assert run.changed("gamma") == 2 and run.changed("alpha") == 2 and run.changed("beta") >= 1
     links = sh("ip", "-n", lab.host_netns("gamma"), "-o", "link", "show")
     assert "lxc" not in links
     routes = sh("ip", "-n", lab.host_netns("alpha"), "route", "show", "proto", "201")
