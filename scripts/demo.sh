@@ -31,6 +31,10 @@ ansible-playbook -i "$inv" playbooks/verify.yml -e @examples/starwars/probes.yml
   | sed -n '/Observed/,/PLAY RECAP/p' | grep -E '^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//'
 echo "(L3/L4 verdicts are enforced by the eBPF datapath; HTTP rules take effect once the L7 proxy lands, so PUT still gets 200)"
 
+step "Drops counted by the datapath (reason, direction, packets)"
+ansible-playbook -i "$inv" playbooks/drops.yml | tee "$log/drops.txt" \
+  | grep -E '^ok: \[.*\] => \{|^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//' -e 's/^ok: \[\(.*\)\] => {/\1:/'
+
 step "Deploy again: every host must report changed=0"
 ansible-playbook -i "$inv" playbooks/site.yml | tee "$log/site2.txt" | sed -n '/PLAY RECAP/,$p'
 if grep -E '^\S+ +: .*changed=[1-9]' "$log/site2.txt"; then
