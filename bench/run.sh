@@ -4,7 +4,11 @@
 #   bench/run.sh            full runs: raw figures under bench/results/, tables in docs/benchmarks.md
 #   bench/run.sh --quick    smoke configuration (seconds): bench/results/*-quick.json, docs untouched
 #
-# Benchmarks: P1 policy computation (bench/p1_policy.py).
+# Benchmarks: P1 policy computation (bench/p1_policy.py); as root also P2 datapath
+# reconcile (bench/p2_reconcile.py), P3 compile vs per-endpoint configure
+# (bench/p3_compile.py), P4 per-packet cost (bench/p4_packet.py). P2-P4 need root
+# (scratch netns, bpffs, BPF_PROG_TEST_RUN), /usr/bin/python3 with bcc and pyroute2,
+# iptables and nft; without root they are skipped with a note.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -28,3 +32,22 @@ echo "==> P1 policy computation ($(nproc) CPUs)"
 start=$(date +%s)
 "$PYTHON" bench/p1_policy.py "${args[@]}"
 echo "==> P1 done in $(( $(date +%s) - start ))s"
+
+run_bench() {  # name, script
+    echo "==> $1"
+    local start rc=0
+    start=$(date +%s)
+    "$PYTHON" "$2" "${args[@]}" || rc=$?
+    echo "==> $1 done in $(( $(date +%s) - start ))s (exit $rc)"
+    return "$rc"
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "==> P2-P4 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
+    exit 0
+fi
+failed=0
+run_bench "P2 datapath reconcile, 100 endpoints + 60,000-entry ipcache" bench/p2_reconcile.py || failed=1
+run_bench "P3 compile once vs configure per endpoint" bench/p3_compile.py || failed=1
+run_bench "P4 per-packet cost (BPF_PROG_TEST_RUN, iptables, nftables)" bench/p4_packet.py || failed=1
+exit "$failed"
