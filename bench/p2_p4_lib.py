@@ -251,7 +251,7 @@ class TestRun(object):
         ctx = ct.create_string_buffer(ctx_size)
         struct.pack_into("=I", ctx, 40, ifindex)
         out, retval = [], None
-        for _ in range(runs):
+        for dummy in range(runs):
             opts = self.Opts(sz=ct.sizeof(self.Opts), data_in=ct.cast(data, ct.c_void_p), data_size_in=len(packet),
                              ctx_in=ct.cast(ctx, ct.c_void_p), ctx_size_in=ctx_size, repeat=repeat)
             ret = self.lib.bpf_prog_test_run_opts(fd, ct.byref(opts))

@@ -70,8 +70,8 @@ def build_state(cfg, bpffs_dir):
         ipcache.append(["10.%d.%d.%d/32" % (2 + j // 62500, (j // 250) % 250, j % 250 + 1), FLEET_ID0 + j % ids])
     policies = {}
     for app in range(apps):
-        peers_in = [FLEET_ID0 + (app + k) % apps for k in (1, 2)] + [FLEET_ID0 + apps + (app * 10 + k) % (ids - apps)
-                                                                      for k in range(10)]
+        peers_in = [FLEET_ID0 + (app + k) % apps for k in (1, 2)]
+        peers_in += [FLEET_ID0 + apps + (app * 10 + k) % (ids - apps) for k in range(10)]
         peers_out = [FLEET_ID0 + (app + 3) % apps] + [FLEET_ID0 + apps + (app * 7 + k) % (ids - apps) for k in range(7)]
         ingress = [[p, 6, port, port, "allow"] for p in peers_in for port in (80, 443)] + [[0, 6, 8080, 8080, "allow"]]
         egress = [[p, 6, 5432, 5432, "allow"] for p in peers_out] + [[0, 17, 53, 53, "allow"]]
@@ -230,18 +230,21 @@ def render_doc(res, cfg, out):
              "| one endpoint's labels changed | %.3f s | %.3f s | %.3f s | %d | %d | %s |" % (
                  ch["timings"]["total"], ch["process_s"], ch["controller_wall_s"], sum(ch["writes"].values()),
                  sum(ch["attachments"].values()), ch["program"]["compiled"]),
-             ] + _ansible_row(res.get("ansible_noop")) + [
-             ] + ([] if not (res.get("ansible_noop") or {}).get("timings") else [
-                 "", "The Ansible row is one no-op run of the task as a playbook runs it, with the state passed as "
-                 "extra vars (`-e @file`) and templated into the arguments: the module's own run is the first column; "
-                 "the rest of the command's wall time is ansible-core handling a 60,000-entry argument on the "
-                 "controller (a trivial module with the same extra-vars file also takes tens of seconds on this VM), "
-                 "outside the module and outside this goal, but a cost a real run with this fleet size pays."]) + [
-             "", "No-op stages (median, s): %s." % ", ".join("%s %.3f" % kv for kv in sorted(noop["stages_median"].items())),
-             "", "The label change: `%s` gets a label no other endpoint has, so a new identity; the expected delta, "
-             "derived from how the state was built: %s. Kernel diff = entries added + removed + changed in "
-             "`endpoints`, `ipcache_host`, `ipcache_prefix`, `policy`, dumped from the kernel before and after the run."
-             % (ch["endpoint"], ch["expected_detail"])]
+             ]
+    lines += _ansible_row(res.get("ansible_noop"))
+    if (res.get("ansible_noop") or {}).get("timings"):
+        lines += ["", (
+            "The Ansible row is one no-op run of the task as a playbook runs it, with the state passed as "
+            "extra vars (`-e @file`) and templated into the arguments: the module's own run is the first column; "
+            "the rest of the command's wall time is ansible-core handling a 60,000-entry argument on the "
+            "controller (a trivial module with the same extra-vars file also takes tens of seconds on this VM), "
+            "outside the module and outside this goal, but a cost a real run with this fleet size pays.")]
+    stages = ", ".join("%s %.3f" % kv for kv in sorted(noop["stages_median"].items()))
+    lines += ["", "No-op stages (median, s): %s." % stages, "", (
+        "The label change: `%s` gets a label no other endpoint has, so a new identity; the expected delta, "
+        "derived from how the state was built: %s. Kernel diff = entries added + removed + changed in "
+        "`endpoints`, `ipcache_host`, `ipcache_prefix`, `policy`, dumped from the kernel before and after the run."
+        % (ch["endpoint"], ch["expected_detail"]))]
     return "\n".join(lines) + "\n"
 
 
@@ -293,7 +296,7 @@ def main(argv=None):
         print("first run: %.2f s, %d writes, %d attached, compiled %s" % (
             first["timings"]["total"], sum(first["writes"].values()), first["attachments"]["attached"],
             first["program"]["compiled"]), flush=True)
-        runs = [run(state_path) for _ in range(cfg["noop_reps"])]
+        runs = [run(state_path) for dummy in range(cfg["noop_reps"])]
         rec = [r["timings"]["total"] for r in runs]
         proc = [r["process_s"] for r in runs]
         stages = {}

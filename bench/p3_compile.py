@@ -77,7 +77,7 @@ def host(job):
         return reconcile.Reconciler(state(count), {}, source, False, IPRoute).present()
 
     n = cfg["endpoints"]
-    for _ in range(cfg["config_reps"]):
+    for dummy in range(cfg["config_reps"]):
         empty = reconcile_to(0)
         assert not empty["program"]["compiled"], empty
         bulk = reconcile_to(n)

@@ -126,12 +126,12 @@ def host_send(job):
     sock.connect((RECEIVER_IP, 9))
     payload = b"x" * 18
     send = sock.send
-    for _ in range(200):
+    for dummy in range(200):
         send(payload)
     count = job["packets"]
     rng = range(count)
     start = time.perf_counter()
-    for _ in rng:
+    for dummy in rng:
         send(payload)
     elapsed = time.perf_counter() - start
     return {"packets": count + 200, "timed_packets": count, "seconds": elapsed}
@@ -213,7 +213,7 @@ def fw_measure(scratch, cfg, log):
         setup(n)
         try:
             rounds = {"base": [], "test": []}
-            for _ in range(cfg["fw_rounds"]):
+            for dummy in range(cfg["fw_rounds"]):
                 for which in ("base", "test"):
                     use(which)
                     before = count(which)
@@ -306,8 +306,8 @@ def render_doc(res, cfg, out):
              "| harness floor (empty program) | %d (%d) | — |" % (floor, b["floor"]["min_ns"])]
     for s in cfg["policy_sizes"]:
         f = b["new_flow"][str(s)]
-        lines.append("| new flow, %s policy entries | %d (%d) | %d |" % ("{:,}".format(s), f["median_ns"], f["min_ns"],
-                                                                          f["median_ns"] - floor))
+        row = ("{:,}".format(s), f["median_ns"], f["min_ns"], f["median_ns"] - floor)
+        lines.append("| new flow, %s policy entries | %d (%d) | %d |" % row)
     e = b["established"]
     lines.append("| established flow (conntrack hit) | %d (%d) | %d |" % (e["median_ns"], e["min_ns"], e["median_ns"] - floor))
     lines += ["", "### Side by side with iptables and nftables (real packets)", "",
