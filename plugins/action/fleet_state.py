@@ -26,12 +26,13 @@ display = Display()
 _READ_VARS = ("palisade_node", "palisade_endpoints", "palisade_lab_prefix")
 
 
-def policy_rules(task_vars, templar, base_dir):
+def policy_rules(task_vars, templar, base_dir, memo=None):
     """The inventory's policies (``palisade_policies``, then the files of
-    ``palisade_policy_files``) as ir.Rules; raises ir.PolicyError."""
+    ``palisade_policy_files``) as ir.Rules; raises ir.PolicyError.
+    ``memo``: a parse.ParseMemo (documents parsed in earlier runs), or None."""
     policies = templar.template(task_vars.get("palisade_policies"))
     files = templar.template(task_vars.get("palisade_policy_files"))
-    return parse.parse_documents(policy_files.load_policy_documents(policies, files, base_dir))
+    return parse.parse_documents(policy_files.load_policy_documents(policies, files, base_dir), memo=memo)
 
 
 def policy_base_dir(task_vars, loader):
@@ -50,7 +51,11 @@ def policy_base_dir(task_vars, loader):
 def cache_name(fleet):
     """One cache file per fleet (its sorted host names): two inventories used
     from one controller do not keep replacing each other's state."""
-    return hashlib.sha256("\n".join(sorted(fleet["nodes"])).encode("utf-8")).hexdigest()[:16]
+    return node_names_digest(fleet["nodes"])
+
+
+def node_names_digest(names):
+    return hashlib.sha256("\n".join(sorted(names)).encode("utf-8")).hexdigest()[:16]
 
 
 class ActionModule(ActionBase):
@@ -61,7 +66,12 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
+        # The whole computation with the cyclic collector paused: see
+        # state.controller_run (it halves a run after a small change).
+        with engine.controller_run():
+            return self._compute(result, task_vars or {})
+
+    def _compute(self, result, task_vars):
         args = self._task.args
         hostnames = args.get("hosts") or task_vars.get("groups", {}).get("all", [])
         hostvars = task_vars.get("hostvars", {})
@@ -71,20 +81,25 @@ class ActionModule(ActionBase):
             hv = hostvars[name]
             raw[name] = {key: hv.get(key) for key in _READ_VARS[:2]}
             prefixes[name] = hv.get("palisade_lab_prefix")
+        cache = None
+        if args.get("cache", True):
+            # Named before validation (by the hosts that declare a node, as
+            # cache_name names it), so that load_fleet can reuse its records.
+            nodes = [name for name, hv in raw.items() if hv["palisade_node"] is not None]
+            cache = engine.PersistentCache(args.get("cache_dir"), node_names_digest(nodes))
         try:
-            fleet = load_fleet(raw, task_vars.get("palisade_namespaces"))
+            fleet = load_fleet(raw, task_vars.get("palisade_namespaces"),
+                               cache=cache.model_cache() if cache is not None else None)
         except InventoryError as exc:
             result.update(failed=True, msg="invalid inventory: %s" % exc)
             return result
         try:
-            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader))
+            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader),
+                                 cache.parse_memo() if cache is not None else None)
         except ir.PolicyError as exc:
             result.update(failed=True, msg=str(exc))
             return result
 
-        cache = None
-        if args.get("cache", True):
-            cache = engine.PersistentCache(args.get("cache_dir"), cache_name(fleet))
         policy = engine.compute(fleet, rules, cache=cache)
         if cache is not None:
             try:

@@ -15,7 +15,7 @@ import ipaddress
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.palisade.ebpf.plugins.action.fleet_state import cache_name, policy_base_dir, policy_rules
+from ansible_collections.palisade.ebpf.plugins.action.fleet_state import node_names_digest, policy_base_dir, policy_rules
 from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, ir, parse, trace
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
@@ -94,12 +94,17 @@ class ActionModule(ActionBase):
             hostvars = task_vars.get("hostvars", {})
             raw = {name: {key: hostvars[name].get(key) for key in ("palisade_node", "palisade_endpoints")}
                    for name in task_vars.get("groups", {}).get("all", [])}
-        fleet = load_fleet(raw, namespaces)
+        # The inventory's own fleet shares fleet_state's cache (validated
+        # hosts, and a no-op update when nothing changed); what-if inputs
+        # are computed apart.
+        cache = None
+        if not custom:
+            cache = engine.PersistentCache(None, node_names_digest(
+                name for name, hv in raw.items() if hv["palisade_node"] is not None))
+        fleet = load_fleet(raw, namespaces, cache=cache.model_cache() if cache is not None else None)
         if args.get("policies") is not None:
             rules = parse.parse_documents(policy_files.documents_from_policies(args["policies"], "policies"))
         else:
-            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader))
-        # The inventory's own fleet shares fleet_state's cache (a no-op
-        # update when nothing changed); what-if inputs are computed apart.
-        cache = None if custom else engine.PersistentCache(None, cache_name(fleet))
+            rules = policy_rules(task_vars, self._templar, policy_base_dir(task_vars, self._loader),
+                                 cache.parse_memo() if cache is not None else None)
         return engine.compute(fleet, rules, cache=cache)

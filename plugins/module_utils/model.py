@@ -7,6 +7,11 @@
 ``InventoryError`` naming the host, the endpoint and the field. It is pure:
 no I/O, no Ansible imports, so the controller runs it once per play and unit
 tests run it without a kernel.
+
+With a ``ModelCache`` (kept between runs by policy/persist.py) only hosts
+whose raw variables changed are validated again; the fleet-wide checks then
+look only for conflicts involving those hosts, and fall back to the full
+check (and its exact error) when they find one.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +19,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+import hashlib
 import ipaddress
+import pickle
 import re
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import naming
@@ -239,14 +246,40 @@ def _namespaces(raw):
     return namespaces
 
 
-def load_fleet(hostvars, namespaces=None):
+class ModelCache:
+    """Validated node records of the last fleet that passed ``load_fleet``,
+    keyed by a digest of each host's raw variables: an unchanged host is
+    valid without validating it again. ``hosts`` is replaced only by a
+    successful load, so it always describes one whole, consistent fleet
+    (which the incremental fleet-wide check relies on)."""
+
+    def __init__(self, hosts=None):
+        self.hosts = hosts or {}   # host -> (raw digest, node record)
+        self.changed = False       # the last load changed ``hosts`` (so it needs saving)
+        self.revalidated = []      # hosts the last load validated (for tests and stats)
+
+
+def host_digest(host, raw_node, raw_eps):
+    """A digest of what validating a host reads; None when the data cannot
+    be digested (the host is then simply validated)."""
+    try:
+        data = pickle.dumps((host, raw_node, raw_eps), protocol=4)
+    except Exception:  # pylint: disable=broad-except  # odd objects in hostvars: validate instead
+        return None
+    return hashlib.sha1(data).digest()
+
+
+def load_fleet(hostvars, namespaces=None, cache=None):
     """Validate the inventory and return the fleet model.
 
     ``hostvars`` maps inventory hostname -> that host's variables (only
     ``palisade_node`` and ``palisade_endpoints`` are read). Hosts without
     ``palisade_node`` are not palisade nodes and must declare no endpoints.
+    ``cache``: a ModelCache, or None. The records it returns are shared with
+    the cache: do not modify them.
     """
-    nodes, endpoints = {}, []
+    previous = cache.hosts if cache is not None else {}
+    nodes, digests, fresh = {}, {}, []
     for host in sorted(hostvars):
         hv = hostvars[host]
         raw_node = hv.get("palisade_node")
@@ -255,25 +288,120 @@ def load_fleet(hostvars, namespaces=None):
             if raw_eps:
                 _fail(_where(host), "palisade_node", "is required on a host that declares palisade_endpoints")
             continue
-        node = _node(host, raw_node)
-        if raw_eps is None:
-            raw_eps = []
-        if not isinstance(raw_eps, list):
-            _fail(_where(host), "palisade_endpoints", "must be a list")
-        pod_range = None
-        if node["pod_cidr"]:
-            net = ipaddress.IPv4Network(node["pod_cidr"])
-            pod_range = (int(net.network_address), int(net.broadcast_address))
-        node["endpoints"] = [_endpoint(host, i, raw, node, pod_range) for i, raw in enumerate(raw_eps)]
-        nodes[host] = node
-        endpoints.extend(node["endpoints"])
+        digest = digests[host] = host_digest(host, raw_node, raw_eps) if cache is not None else None
+        known = previous.get(host)
+        if digest is not None and known is not None and known[0] == digest:
+            nodes[host] = known[1]
+        else:
+            nodes[host] = _host(host, raw_node, raw_eps)
+            fresh.append(host)
 
-    _check_fleet(nodes)
+    if cache is None or len(fresh) == len(nodes) or _conflicts(nodes, fresh, previous):
+        _check_fleet(nodes)
     ns = _namespaces(namespaces)
-    for ep in endpoints:
-        if ep["namespace"] not in ns:
-            ns[ep["namespace"]] = {"name": ep["namespace"], "labels": {"kubernetes.io/metadata.name": ep["namespace"]}}
+    for node in nodes.values():
+        for ep in node["endpoints"]:
+            if ep["namespace"] not in ns:
+                ns[ep["namespace"]] = {"name": ep["namespace"],
+                                       "labels": {"kubernetes.io/metadata.name": ep["namespace"]}}
+    if cache is not None:
+        _remember(cache, nodes, digests, fresh)
     return {"nodes": nodes, "namespaces": ns}
+
+
+def _host(host, raw_node, raw_eps):
+    """One host's validated node record, its endpoints included."""
+    node = _node(host, raw_node)
+    if raw_eps is None:
+        raw_eps = []
+    if not isinstance(raw_eps, list):
+        _fail(_where(host), "palisade_endpoints", "must be a list")
+    pod_range = _pod_range(node["pod_cidr"]) if node["pod_cidr"] else None
+    node["endpoints"] = [_endpoint(host, i, raw, node, pod_range) for i, raw in enumerate(raw_eps)]
+    return node
+
+
+def _pod_range(pod_cidr):
+    """(first, last) address of a normalized CIDR as ints; cheap, since the
+    incremental check takes every host's."""
+    network, dummy, length = pod_cidr.partition("/")
+    first = _ipv4_int(None, None, network)
+    return first, first | ((1 << (32 - int(length))) - 1)
+
+
+def _remember(cache, nodes, digests, fresh):
+    """Keep this (valid) fleet's records for the next run."""
+    cache.changed = bool(fresh) or len(nodes) != len(cache.hosts) or any(h not in nodes for h in cache.hosts)
+    cache.revalidated = fresh
+    if cache.changed:
+        cache.hosts = {host: (digests[host], node) for host, node in nodes.items() if digests[host] is not None}
+
+
+def _conflicts(nodes, fresh, previous):
+    """Whether the fleet-wide checks could fail. The unchanged hosts were
+    part of a fleet that passed them, and dropping hosts cannot break them,
+    so only conflicts involving a ``fresh`` host are looked for. True is a
+    suspicion, not a verdict: the caller then runs the full check, which
+    raises the same error a run without cache would."""
+    if not fresh:
+        return False
+    fresh_set = set(fresh)
+    node_ips = {node["ipv4"] for node in nodes.values()}
+    if len(node_ips) != len(nodes):
+        return True
+    intervals = sorted(_pod_range(n["pod_cidr"]) + (h,) for h, n in nodes.items() if n["pod_cidr"])
+    if any(current[0] <= before[1] for before, current in zip(intervals, intervals[1:])):
+        return True
+    keys, ips = set(), set()
+    for host, node in nodes.items():
+        if host not in fresh_set:
+            for ep in node["endpoints"]:
+                keys.add((ep["namespace"], ep["name"]))
+                ips.add(ep["ipv4"])
+    if not node_ips.isdisjoint(ips):  # a changed node address taken by an unchanged endpoint
+        return True
+    starts = [item[0] for item in intervals]
+    for host in fresh:
+        if _host_conflicts(host, nodes[host], keys, ips, node_ips, intervals, starts):
+            return True
+        if _pod_cidr_moved(host, nodes, previous) and _holds_others(nodes[host], host, nodes):
+            return True
+    return False
+
+
+def _host_conflicts(host, node, keys, ips, node_ips, intervals, starts):
+    """A fresh host's endpoints against everything seen so far (which they
+    join, so that two fresh hosts are checked against each other too)."""
+    ifnames, netnses = set(), set()
+    for ep in node["endpoints"]:
+        key, address = (ep["namespace"], ep["name"]), ep["ipv4"]
+        if key in keys or address in ips or address in node_ips:
+            return True
+        keys.add(key)
+        ips.add(address)
+        value = _ipv4_int(None, None, address)
+        index = bisect.bisect_right(starts, value) - 1
+        if index >= 0 and value <= intervals[index][1] and intervals[index][2] != host:
+            return True
+        ifname, netns = naming.endpoint_ifname(ep), ep["netns"]
+        if ifname in ifnames or (netns and netns in netnses):
+            return True
+        ifnames.add(ifname)
+        netnses.add(netns)
+    return False
+
+
+def _pod_cidr_moved(host, nodes, previous):
+    known = previous.get(host)
+    return nodes[host]["pod_cidr"] and (known is None or known[1]["pod_cidr"] != nodes[host]["pod_cidr"])
+
+
+def _holds_others(node, host, nodes):
+    """Whether a (new or changed) pod_cidr takes in another host's endpoint:
+    a scan of every address, paid only when a pod_cidr changes."""
+    first, last = _pod_range(node["pod_cidr"])
+    return any(first <= _ipv4_int(None, None, ep["ipv4"]) <= last
+               for other, other_node in nodes.items() if other != host for ep in other_node["endpoints"])
 
 
 def _check_fleet(nodes):

@@ -1,11 +1,13 @@
 """Inventory validation and the per-host shares computed from it."""
 
 import copy
+import pickle
 
 import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import fleet, naming
-from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
+from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine
+from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, ModelCache, load_fleet
 
 DEMO = {
     "node1": {
@@ -72,7 +74,7 @@ def test_share_holds_only_own_endpoints_with_derived_netns():
     assert share["endpoints"][1]["netns"] == "lab7-e-rebels-ywing"
 
 
-@pytest.mark.parametrize("mutate, expected", [
+BAD_INVENTORIES = [
     (lambda i: i["node1"]["palisade_endpoints"][0].pop("ipv4"),
      "inventory host 'node1': palisade_endpoints[0] (default/deathstar-1): ipv4: is required"),
     (lambda i: i["node1"]["palisade_endpoints"][1].update(ipv4="10.1.1.300"),
@@ -115,7 +117,10 @@ def test_share_holds_only_own_endpoints_with_derived_netns():
     (lambda i: i["controller"].update(palisade_endpoints=[{"name": "x", "ipv4": "10.9.9.9"}]),
      "inventory host 'controller': palisade_node: is required on a host that declares palisade_endpoints"),
     (lambda i: i["node1"].update(palisade_endpoints={"name": "x"}), "inventory host 'node1': palisade_endpoints: must be a list"),
-])
+]
+
+
+@pytest.mark.parametrize("mutate, expected", BAD_INVENTORIES)
 def test_bad_inventory_names_host_endpoint_and_field(mutate, expected):
     assert expected in broken(mutate)
 
@@ -132,3 +137,84 @@ def test_derived_names_fit_interface_limits():
         mac, host_mac = naming.endpoint_macs(ep)
         assert len(mac.split(":")) == 6 and int(mac[:2], 16) & 0x02 and not int(mac[:2], 16) & 0x01
         assert mac != host_mac
+
+
+# --- the model cache: only changed hosts are validated again ------------------
+
+# Fleet-wide conflicts a changed host can bring in from either side.
+FLEET_WIDE = [
+    lambda i: i["node3"]["palisade_node"].update(ipv4="10.1.2.10"),            # node address = another's endpoint
+    lambda i: i.update(node4={"palisade_node": {"ipv4": "192.0.2.14", "pod_cidr": "10.1.3.0/25"}}),  # holds node3's
+    lambda i: i["node3"]["palisade_node"].update(ipv4="192.0.2.12"),           # node address taken
+    lambda i: i["node3"]["palisade_endpoints"][1].update(ipv4="192.0.2.12"),   # endpoint address = another node's
+    lambda i: i["node2"]["palisade_endpoints"][0].update(name="xwing", ipv4="10.1.2.20"),
+    lambda i: i["node2"]["palisade_endpoints"][0].update(name="ywing", namespace="rebels"),
+    lambda i: i.update(node4={"palisade_node": {"ipv4": "192.0.2.14"},
+                              "palisade_endpoints": [{"name": "awing", "ipv4": "10.1.3.11"}]}),
+    lambda i: i.update(node4={"palisade_node": {"ipv4": "192.0.2.14", "pod_cidr": "10.1.0.0/20"}}),
+    lambda i: i["node3"]["palisade_endpoints"].append({"name": "bwing", "ipv4": "10.1.3.12"}),  # valid
+    lambda i: i.pop("node2"),                                                 # valid
+]
+
+
+def _outcome(inventory, cache=None):
+    try:
+        return load_fleet(copy.deepcopy(inventory), {"x": {"labels": {"a": "b"}}}, cache=cache)
+    except InventoryError as exc:
+        return "error: %s" % exc
+
+
+@pytest.mark.parametrize("mutate", [m for m, dummy in BAD_INVENTORIES] + FLEET_WIDE)
+def test_model_cache_gives_what_a_full_validation_gives(mutate):
+    cache = ModelCache()
+    assert _outcome(DEMO, cache) == _outcome(DEMO) and sorted(cache.revalidated) == ["node1", "node2", "node3"]
+    inventory = copy.deepcopy(DEMO)
+    mutate(inventory)
+    assert _outcome(inventory, cache) == _outcome(inventory)        # the same model, or the same error
+    # A failed load leaves the cache at the last valid fleet; both still agree.
+    assert _outcome(DEMO, cache) == _outcome(DEMO)
+    assert _outcome(inventory, cache) == _outcome(inventory)
+
+
+def test_model_cache_validates_only_changed_hosts():
+    cache = ModelCache()
+    load_fleet(copy.deepcopy(DEMO), cache=cache)
+    assert cache.changed
+    again = load_fleet(copy.deepcopy(DEMO), cache=cache)
+    assert cache.revalidated == [] and not cache.changed and again == load_fleet(DEMO)
+    inventory = copy.deepcopy(DEMO)
+    inventory["node2"]["palisade_endpoints"][0]["labels"]["org"] = "rebels"
+    changed = load_fleet(inventory, cache=cache)
+    assert cache.revalidated == ["node2"] and cache.changed and changed == load_fleet(inventory)
+    # An unchanged host's record is the cached one, not a new validation.
+    assert changed["nodes"]["node1"] is again["nodes"]["node1"]
+
+
+def test_model_cache_survives_the_persistent_cache(tmp_path):
+    cache = engine.PersistentCache(str(tmp_path), "demo")
+    first = load_fleet(copy.deepcopy(DEMO), cache=cache.model_cache())
+    cache.save()
+    stored = engine.PersistentCache(str(tmp_path), "demo")
+    second = load_fleet(copy.deepcopy(DEMO), cache=stored.model_cache())
+    assert stored.model.revalidated == [] and second == first
+    inventory = copy.deepcopy(DEMO)
+    inventory["node3"]["palisade_endpoints"][0]["ipv4"] = "10.1.3.99"
+    third = load_fleet(inventory, cache=stored.model_cache())
+    stored.save()
+    assert third == load_fleet(inventory)
+    again = engine.PersistentCache(str(tmp_path), "demo")
+    assert load_fleet(copy.deepcopy(inventory), cache=again.model_cache()) == third
+    assert again.model.revalidated == []
+    (tmp_path / "fleet-model-demo.pickle").write_bytes(b"damaged")
+    damaged = engine.PersistentCache(str(tmp_path), "demo")
+    assert load_fleet(copy.deepcopy(inventory), cache=damaged.model_cache()) == third
+    assert damaged.model.revalidated == ["node1", "node2", "node3"]
+    # Records made by other code (another version of the collection) are not used.
+    damaged.save()
+    stored_data = pickle.loads((tmp_path / "fleet-model-demo.pickle").read_bytes())
+    assert len(stored_data["hosts"]) == 3
+    stored_data["code"] = "other"
+    (tmp_path / "fleet-model-demo.pickle").write_bytes(pickle.dumps(stored_data))
+    other = engine.PersistentCache(str(tmp_path), "demo")
+    assert load_fleet(copy.deepcopy(inventory), cache=other.model_cache()) == third
+    assert other.model.revalidated == ["node1", "node2", "node3"]

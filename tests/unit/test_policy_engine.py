@@ -170,17 +170,37 @@ def test_incremental_results_equal_a_full_computation(seed):
     rng = random.Random(seed)
     hostvars = _random_hostvars(rng)
     rules = _random_rules(rng)
-    fleet_model = model.load_fleet(copy.deepcopy(hostvars))
+    model_cache = model.ModelCache()
+    fleet_model = model.load_fleet(copy.deepcopy(hostvars), cache=model_cache)
     state = engine.compute(fleet_model, rules).state
     for step in range(12):
         rules = _mutate(rng, hostvars, rules)
-        fleet_model = model.load_fleet(copy.deepcopy(hostvars))
+        # The model cache validates only the changed hosts, to the same model.
+        fleet_model = model.load_fleet(copy.deepcopy(hostvars), cache=model_cache)
+        assert fleet_model == model.load_fleet(copy.deepcopy(hostvars))
         if step % 3 == 0:
             # Every third step goes through the persistent form as well.
             state = persist.restore_state(pickle.loads(pickle.dumps(persist.export_state(state))))
         state = state_mod.update(state, fleet_model, rules)
         assert canonical(engine.FleetPolicy(fleet_model, state), fleet_model) == full(fleet_model, rules), \
             "seed %d step %d (%s)" % (seed, step, state.last_run)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_runs_from_the_persistent_cache_with_the_model_cache_equal_a_full_computation(seed, tmp_path):
+    rng = random.Random(seed)
+    hostvars = _random_hostvars(rng)
+    rules = _random_rules(rng)
+    for step in range(8):
+        cache = engine.PersistentCache(str(tmp_path), "fleet")  # each run starts from disk, as a play does
+        fleet_model = model.load_fleet(copy.deepcopy(hostvars), cache=cache.model_cache())
+        policy = engine.compute(fleet_model, rules, cache=cache)
+        cache.save()
+        assert canonical(policy, fleet_model) == full(fleet_model, rules), "seed %d step %d" % (seed, step)
+        # The engine took the model cache's digests instead of fingerprinting the records.
+        assert {h: s.fingerprint for h, s in policy.state.hosts.items()} == \
+            {h: digest for h, (digest, dummy) in cache.model.hosts.items()}
+        rules = _mutate(rng, hostvars, rules)
 
 
 def test_one_label_change_recomputes_only_what_it_touches():

@@ -77,12 +77,28 @@ def knp(spec, name="p", namespace="default"):
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
+def _warm_memo(docs):
+    parsed = {}
+    for item in docs:
+        one = parse.ParseMemo()
+        try:
+            parse.parse_documents([item], memo=one)
+        except ir.PolicyError:
+            continue
+        parsed.update(one.parsed)
+    return parse.ParseMemo(parsed)
+
+
 def error_of(doc, origin="p.yaml#0"):
     docs = doc if isinstance(doc, list) else [(origin, doc)]
     with pytest.raises(ir.PolicyError) as info:
         parse.parse_documents(docs)
     err = info.value
     text = str(err)
+    # A memo of earlier runs (every document that parses on its own) changes nothing.
+    with pytest.raises(ir.PolicyError) as memoized:
+        parse.parse_documents(docs, memo=_warm_memo(docs))
+    assert str(memoized.value) == text
     assert len(text.splitlines()) == 1, text
     assert any(text.startswith(one_line(o) + ":") for o, dummy in docs), text
     return err
@@ -613,6 +629,18 @@ def test_reordering_lists_and_keys_does_not_change_the_ir(seed):
     shuffled = [(o, _shuffled(d, rng)) for o, d in docs]
     rng.shuffle(shuffled)
     assert parse.parse_documents(shuffled) == expected
+
+
+def test_parse_memo_parses_only_new_documents_to_the_same_rules():
+    docs = [("d#%d" % i, d) for i, d in enumerate(EQUIVALENCE_DOCS)]
+    memo = parse.ParseMemo()
+    expected = parse.parse_documents(docs, memo=memo)
+    assert memo.changed and len(memo.parsed) == len(docs) and expected == parse.parse_documents(docs)
+    assert parse.parse_documents(list(reversed(docs)), memo=memo) == expected and not memo.changed
+    changed = copy.deepcopy(docs)
+    changed[0][1]["metadata"]["name"] = "renamed"
+    assert parse.parse_documents(changed, memo=memo) == parse.parse_documents(changed)
+    assert memo.changed and len(memo.parsed) == len(docs)   # the old form of d#0 is forgotten
 
 
 def test_rules_are_hashable():

@@ -22,6 +22,8 @@ from ansible_collections.palisade.ebpf.plugins.module_utils.policy import state 
 
 # The controller-side cache that ``compute`` takes (part of this API).
 PersistentCache = persist.PersistentCache
+# Wraps a whole controller run (see state.controller_run; part of this API).
+controller_run = state_mod.controller_run
 
 
 # --- the result ---------------------------------------------------------------------
@@ -35,6 +37,8 @@ class FleetPolicy:
         self._by_key = None
         self._by_address = None
         self._outputs = {}           # DirectionPolicy -> host-share form
+        self._subject_outputs = {}   # SubjectPolicy reference -> host-share form
+        self._by_subject = {}        # (identity, port map id) -> (reference, host-share form)
         self._l4_outputs = {}        # block -> host-share form
 
     @property
@@ -150,23 +154,38 @@ class FleetPolicy:
         return found
 
     def policy_output(self, subject):
-        return {"ingress": self.direction_output(subject.ingress), "egress": self.direction_output(subject.egress)}
+        """Both directions in host-share form, one dict per reference (a
+        digest of the content): most hosts share most of their subjects."""
+        ref = subject.ref
+        found = self._subject_outputs.get(ref)
+        if found is None:
+            found = self._subject_outputs[ref] = {"ingress": self.direction_output(subject.ingress),
+                                                  "egress": self.direction_output(subject.egress)}
+        return found
+
+    def _subject_output(self, number, port_map):
+        """(reference, host-share form) of a subject, looked up once per
+        run: every host asks again for the subjects it shares with others."""
+        key = (number, port_map)
+        found = self._by_subject.get(key)
+        if found is None:
+            subject = self.distiller.subjects[key]
+            found = self._by_subject[key] = (subject.ref, self.policy_output(subject))
+        return found
 
     def host_share(self, host):
         """``host``'s share: its endpoints with identity and policy reference,
         the distinct policies they use, and the IP table: ``ipcache`` (shared
         by every host) with ``ipcache_overrides`` applied is this host's view."""
         host_state = self.state.hosts[host]
-        subjects = self.distiller.subjects
         endpoints, policies = [], {}
+        subject_output = self._subject_output
         for ep, number, port_map in zip(self.fleet["nodes"][host]["endpoints"], host_state.numbers,
                                         host_state.port_maps):
-            subject = subjects[(number, port_map)]
-            ref = subject.ref
+            ref, output = subject_output(number, port_map)
             endpoints.append({"name": ep["name"], "namespace": ep["namespace"], "ipv4": ep["ipv4"],
                               "identity": number, "policy": ref})
-            if ref not in policies:
-                policies[ref] = self.policy_output(subject)
+            policies[ref] = output
         return {"endpoints": endpoints, "policies": policies, "ipcache": self.ipcache_shared(),
                 "ipcache_overrides": self.ipcache_overrides(host)}
 

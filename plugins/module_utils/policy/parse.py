@@ -22,6 +22,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import pickle
+
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import parse_cilium, parse_knp
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy.parse_common import Doc, child, q, type_name
 
@@ -47,18 +50,51 @@ METADATA_FIELDS = (
 DEFAULT_NAMESPACE = "default"
 
 
-def parse_documents(docs):
-    """``[(origin, document)]`` -> [ir.Rule]; raises ir.PolicyError."""
-    parsed = []
-    seen = {}
+class ParseMemo:
+    """Parsed documents of the last successful ``parse_documents``, keyed by
+    a digest of (origin, document): an unchanged document is not parsed
+    again. Only documents that parsed are kept, so an invalid one is parsed
+    (and rejected) every time; the check for duplicates runs every time."""
+
+    def __init__(self, parsed=None):
+        self.parsed = parsed or {}   # digest -> (key, display name, [(position, rule)])
+        self.changed = False         # the last parse changed ``parsed`` (so it needs saving)
+
+
+def document_digest(origin, document):
+    """A digest of one document and its origin; None when it cannot be
+    digested (it is then simply parsed)."""
+    try:
+        data = pickle.dumps((origin, document), protocol=4)
+    except Exception:  # pylint: disable=broad-except  # odd objects in a document: parse instead
+        return None
+    return hashlib.sha1(data).digest()
+
+
+def parse_documents(docs, memo=None):
+    """``[(origin, document)]`` -> [ir.Rule]; raises ir.PolicyError.
+    ``memo``: a ParseMemo, or None."""
+    parsed, seen, kept = [], {}, {}
     for origin, document in docs:
+        digest = document_digest(origin, document) if memo is not None else None
         doc = Doc(origin)
-        key, rules = _document(doc, document)
+        found = memo.parsed.get(digest) if digest is not None else None
+        if found is None:
+            key, rules = _document(doc, document)
+            found = (key, doc.name, rules)
+        elif found[0] in seen:
+            _document(doc, document)  # only for the error below to name the document as without memo
+        key, name, rules = found
         if key in seen:
             doc.fail("metadata.name", "defined twice: here and at %s (kind, namespace and name must be unique)" % seen[key])
         seen[key] = origin
-        parsed.extend(((key[0], doc.name, pos), rule) for pos, rule in rules)
+        if digest is not None:
+            kept[digest] = found
+        parsed.extend(((key[0], name, pos), rule) for pos, rule in rules)
     parsed.sort(key=lambda item: item[0])
+    if memo is not None:
+        memo.changed = kept.keys() != memo.parsed.keys()
+        memo.parsed = kept
     return [rule for dummy, rule in parsed]
 
 

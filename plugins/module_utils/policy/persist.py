@@ -17,7 +17,9 @@ form that loads quickly, rather than as pickled engine objects:
 - compiled rules as a nested pickle, loaded only when rules changed or a new
   rule combination appears;
 - each policy's materialized peer groups, so that an unchanged policy is
-  never recomputed, and a changed one is patched peer by peer.
+  never recomputed, and a changed one is patched peer by peer; each
+  policy's stored form is pickled on its own and kept with the policy, so
+  that saving after a small change pickles only the policies it touched.
 
 What the engine then does with the loaded state is ``state.update``. The
 file is written atomically (temporary file, then rename), in a directory
@@ -30,20 +32,29 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 import pickle
 import tempfile
 from array import array
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import model
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import distill
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import identity as ident
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import ir
+from ansible_collections.palisade.ebpf.plugins.module_utils.policy import parse
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import repository as repo
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import selectorcache as sc
 from ansible_collections.palisade.ebpf.plugins.module_utils.policy import state as state_mod
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+# Validated records and parsed rules are only as good as the code that made
+# them: their files are keyed by a digest of that code's source as well.
+MODEL_FORMAT = 1
+RULES_FORMAT = 1
 STATE_FILE = "policy-state.pickle"
+MODEL_FILE = "fleet-model.pickle"
+RULES_FILE = "policy-rules.pickle"
 # 32-bit unsigned items for identity numbers, addresses and ids.
 _TYPECODE = distill.PEERS_TYPECODE
 
@@ -164,8 +175,8 @@ def _export(state):
         if stored is None or stored[0] != token:
             if digest_index is None:
                 digest_index = {d: i for i, d in enumerate(repository.digests)}
-            stored = policy.stored = (token, _store_policy(policy, tables, digest_index))
-        policies.append(stored[1] + (policy._ref,))
+            stored = policy.stored = (token, pickle.dumps(_store_policy(policy, tables, digest_index), protocol=4))
+        policies.append((stored[1], policy._ref))
     subjects = {key: (position[id(s.ingress)], position[id(s.egress)], s._ref, s._from)
                 for key, s in distiller.subjects.items()}
     rows, collisions = state.table.export()
@@ -268,8 +279,8 @@ def _restore(data):
     policies = []
     tables = state.tables = _Tables.restored(keys, blocks, data["blocks"], http, data["http"])
     token = (id(tables), id(repository))
-    for stored in data["policies"]:
-        direction, rules, port_map, enforced_by, terms, named_terms, groups, ref = stored
+    for stored, ref in data["policies"]:
+        direction, rules, port_map, enforced_by, terms, named_terms, groups = pickle.loads(stored)
         signature = (direction, tuple(map(digests.__getitem__, _unpack(rules))), port_map)
         flat = array("i")
         flat.frombytes(terms)
@@ -278,7 +289,7 @@ def _restore(data):
             tuple(zip(map(all_keys.__getitem__, flat[0::2]), map(blocks.__getitem__, flat[1::2]))),
             tuple((all_keys[k], t) for k, t in named_terms))
         policy._ref = ref
-        policy.stored = (token, stored[:-1])
+        policy.stored = (token, stored)
         if groups is not None:
             policy._groups = {blocks[b]: _unpack(members) for b, members in groups}
         policies.append(policy)
@@ -296,7 +307,9 @@ def _restore(data):
 class PersistentCache:
     """The state of the last computation, in ``path`` (a directory; default
     ``default_path()``). ``compute`` loads it and updates it incrementally;
-    ``save`` writes the result back."""
+    ``save`` writes the result back. Beside it, in a file of its own (written
+    only when it changed), the validated inventory for ``model.load_fleet``:
+    ``model_cache()``."""
 
     def __init__(self, path=None, name=None):
         self.path = path or default_path()
@@ -304,16 +317,22 @@ class PersistentCache:
         self.state = None
         self.loaded = False       # a usable state was found on disk
         self.error = None         # why the state on disk was not used, if it was not
+        self.model = None         # model.ModelCache, once model_cache() is called
+        self._model_blobs = {}    # host -> (digest, pickled record), as stored
+        self.rules = None         # parse.ParseMemo, once parse_memo() is called
 
     @property
     def file(self):
         return os.path.join(self.path, "policy-state-%s.pickle" % self.name if self.name else STATE_FILE)
 
+    @property
+    def model_file(self):
+        return os.path.join(self.path, "fleet-model-%s.pickle" % self.name if self.name else MODEL_FILE)
+
     def load(self):
         """The stored State, or None (missing, unreadable or outdated)."""
         try:
-            with open(self.file, "rb") as f:
-                data = pickle.load(f)
+            data = _read(self.file)
             state = restore_state(data) if isinstance(data, dict) else None
         except FileNotFoundError:
             return None
@@ -324,6 +343,51 @@ class PersistentCache:
             self.error = "the cache was written by another version"
         return state
 
+    def model_cache(self):
+        """The stored model.ModelCache for ``load_fleet``; an empty one when
+        missing, unreadable or outdated (every host is then validated)."""
+        if self.model is None:
+            hosts = None
+            try:
+                data = _read(self.model_file)
+                if _current(data, MODEL_FORMAT, model):
+                    with state_mod.no_gc():
+                        hosts = {host: (digest, pickle.loads(blob)) for host, (digest, blob) in data["hosts"].items()}
+                    self._model_blobs = data["hosts"]
+            except Exception:  # pylint: disable=broad-except  # any damage just means validating everything
+                hosts = None
+            self.model = model.ModelCache(hosts)
+        return self.model
+
+    @property
+    def rules_file(self):
+        return os.path.join(self.path, "policy-rules-%s.pickle" % self.name if self.name else RULES_FILE)
+
+    def parse_memo(self):
+        """The stored parse.ParseMemo for ``parse_documents``; an empty one
+        when missing, unreadable or outdated (every document is then parsed)."""
+        if self.rules is None:
+            parsed = None
+            try:
+                data = _read(self.rules_file)
+                if _current(data, RULES_FORMAT, parse):
+                    parsed = data["parsed"]
+            except Exception:  # pylint: disable=broad-except  # any damage just means parsing everything
+                parsed = None
+            self.rules = parse.ParseMemo(parsed)
+        return self.rules
+
+    def _model_data(self):
+        """The model cache in stored form: each host's record pickled on its
+        own, so that a change re-pickles only the changed hosts."""
+        blobs = {}
+        for host, (digest, node) in self.model.hosts.items():
+            known = self._model_blobs.get(host)
+            blobs[host] = known if known is not None and known[0] == digest else \
+                (digest, pickle.dumps(node, protocol=4))
+        self._model_blobs = blobs
+        return {"format": MODEL_FORMAT, "code": _code_digest(model), "hosts": blobs}
+
     def compute(self, fleet, rules):
         """The State for ``fleet`` and ``rules``, reusing the stored one."""
         previous = self.state if self.state is not None else self.load()
@@ -331,15 +395,33 @@ class PersistentCache:
         # An update changes the previous state in place: should it fail
         # half-way, nothing of it may be saved.
         self.state = None
+        fingerprints = self._fingerprints(fleet)
         if previous is None:
-            self.state = state_mod.compute_full(fleet, rules)
+            self.state = state_mod.compute_full(fleet, rules, fingerprints=fingerprints)
         else:
-            self.state = state_mod.update(previous, fleet, rules)
+            self.state = state_mod.update(previous, fleet, rules, fingerprints)
         return self.state
 
+    def _fingerprints(self, fleet):
+        """The model cache's raw-variable digests of the hosts whose records
+        ``fleet`` holds (the very objects, so the digest is theirs): they
+        spare state.update fingerprinting every endpoint record."""
+        if self.model is None:
+            return {}
+        nodes = fleet["nodes"]
+        return {host: digest for host, (digest, node) in self.model.hosts.items() if nodes.get(host) is node}
+
     def save(self):
-        """Write the state of the last ``compute`` (atomically); nothing to
-        do when that run changed nothing."""
+        """Write the model cache and the state of the last ``compute``
+        (atomically), each only when it changed. True when the state was
+        written."""
+        if self.model is not None and self.model.changed:
+            self._write(self.model_file, self._model_data())
+            self.model.changed = False
+        if self.rules is not None and self.rules.changed:
+            self._write(self.rules_file, {"format": RULES_FORMAT, "code": _code_digest(parse),
+                                          "parsed": self.rules.parsed})
+            self.rules.changed = False
         if self.state is None or (self.loaded and self.state.last_run.get("mode") == "unchanged"):
             return False
         # Store every policy materialized, with its reference: the next run
@@ -349,14 +431,47 @@ class PersistentCache:
                 subject.ingress.groups  # pylint: disable=pointless-statement
                 subject.egress.groups  # pylint: disable=pointless-statement
                 subject.ref  # pylint: disable=pointless-statement
+            self._write(self.file, export_state(self.state))
+        return True
+
+    def _write(self, file, data):
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=".policy-state.", dir=self.path)
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(export_state(self.state), f, protocol=4)
-            os.replace(temporary, self.file)
+                pickle.dump(data, f, protocol=4)
+            os.replace(temporary, file)
         except BaseException:
             if os.path.exists(temporary):
                 os.unlink(temporary)
             raise
-        return True
+
+
+_CODE_DIGESTS = {}
+
+
+def _code_digest(module):
+    """A digest of the source of ``module``'s package directory (model.py's
+    includes naming.py; parse's, every parser and the IR): a cache made by
+    other code is not used."""
+    directory = os.path.dirname(os.path.abspath(module.__file__))
+    found = _CODE_DIGESTS.get(directory)
+    if found is None:
+        digest = hashlib.sha1()
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name), "rb") as f:
+                    digest.update(name.encode("utf-8") + b"\0" + f.read())
+        found = _CODE_DIGESTS[directory] = digest.hexdigest()
+    return found
+
+
+def _current(data, format_, module):
+    return isinstance(data, dict) and data.get("format") == format_ and data.get("code") == _code_digest(module)
+
+
+def _read(file):
+    """Unpickle ``file`` without the cyclic collector: the data is
+    hundreds of thousands of small containers and holds no cycles."""
+    with open(file, "rb") as f, state_mod.no_gc():
+        return pickle.load(f)
