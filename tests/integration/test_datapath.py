@@ -517,6 +517,38 @@ def test_removed_endpoint_loses_attachments_and_config(lab):
     assert result["changed"] is False
 
 
+def test_interrupted_run_stays_closed_and_the_next_run_converges(lab):
+    """A run killed at any point (here: while writing a large IP table and a
+    changed policy) leaves enforcement closed, and the next run converges."""
+    lab.ensure(desired())
+    tightened = desired(e2_policy={
+        "ingress": {"enforced": True, "entries": [[ID["e1"], TCP, 80, 80, "allow"]]},
+        "egress": {"enforced": False, "entries": []},
+    })
+    # As large as one command-line argument allows (128 KiB), to widen the write window.
+    tightened["ipcache"] += [["10.215.%d.%d/32" % (i // 250, i % 250 + 1), 90000 + i % 50] for i in range(3000)]
+    for delay in (1.5, 2.2):
+        cmd = ["nsenter", "--net=/run/netns/" + lab.host, ANSIBLE, "localhost", "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=" + TARGET_PYTHON, "-m", "palisade.ebpf.datapath", "-a", json.dumps(tightened)]
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/",
+                                start_new_session=True)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole run: ansible and the module it started
+        proc.wait()
+        # Whatever was half written, nothing that both policies deny got through.
+        assert lab.probe("e3", [{"proto": "tcp", "dst": ADDR["e2"], "port": 80}]) == [False]
+        assert lab.probe("e1", [{"proto": "tcp", "dst": ADDR["e2"], "port": 8080}]) == [False]
+        lab.current = None
+    result = lab.apply(tightened)
+    again = lab.apply(tightened)
+    assert again["changed"] is False and sum(again["writes"].values()) == 0, again
+    assert lab.probe("e1", [{"proto": "tcp", "dst": ADDR["e2"], "port": 80},
+                            {"proto": "tcp", "dst": ADDR["e2"], "port": 22}]) == [True, False], result
+    lab.apply(desired())
+
+
 def test_map_full_fails_before_writing(lab):
     lab.ensure(desired())
     snapshot = lab.kernel_snapshot()
