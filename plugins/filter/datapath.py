@@ -11,9 +11,11 @@ from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.from_share 
 from ansible_collections.palisade.ebpf.plugins.module_utils.naming import bpffs_dir
 
 
-def _datapath_state(fleet_state, host, bpffs_dir):
-    """``fleet_state`` is palisade.ebpf.fleet_state's registered result."""
-    return datapath_state(fleet_state["hosts"][host], fleet_state["ipcache"], bpffs_dir, fleet_state.get("identities"))
+def _datapath_state(fleet_state, host, bpffs_dir, packed=True):
+    """``fleet_state`` is palisade.ebpf.fleet_state's registered result; the IP
+    table is packed into one string unless ``packed`` is false."""
+    return datapath_state(fleet_state["hosts"][host], fleet_state["ipcache"], bpffs_dir, fleet_state.get("identities"),
+                          packed=packed)
 
 
 class FilterModule(object):

@@ -53,6 +53,12 @@ options:
     type: list
     elements: list
     default: []
+  ipcache_packed:
+    description:
+      - The same table packed as one base64 string of 9-byte records (address, prefix length, identity; network
+        byte order), as the datapath role passes it; entries are added to O(ipcache). A large list costs Ansible
+        seconds per host to template and transfer, one string next to nothing.
+    type: str
   endpoints:
     description: This host's endpoints.
     type: list
@@ -182,7 +188,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import reconcile
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError, VerifierError
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.settings import SettingsError
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError, unpack_ipcache
 
 try:
     from pyroute2 import IPRoute
@@ -199,6 +205,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             bpffs_dir=dict(type="path", required=True),
             ipcache=dict(type="list", elements="list", default=[]),
+            ipcache_packed=dict(type="str"),
             endpoints=dict(type="list", elements="dict", default=[], options=dict(
                 key=dict(type="str", required=True, no_log=False),
                 ifname=dict(type="str", required=True),
@@ -218,6 +225,8 @@ def main():
     params = module.params
     raw_state = dict((key, params[key]) for key in ("bpffs_dir", "ipcache", "endpoints", "policies", "identities"))
     try:
+        if params["ipcache_packed"]:
+            raw_state["ipcache"] = list(raw_state["ipcache"]) + unpack_ipcache(params["ipcache_packed"])
         rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute)
         if params["state"] == "present":
             if not params["source"]:

@@ -304,3 +304,37 @@ def test_policy_ids_are_stable_and_nonzero():
     more = dp_state.policy_ids(["c", "a", "b", "d"])
     assert all(ids[name] == more[name] for name in ids)  # unrelated names do not move ids
     assert all(ids.values()) and len(set(ids.values())) == 3
+
+
+def test_packed_ipcache_round_trips_and_rejects_garbage():
+    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError, pack_ipcache, unpack_ipcache
+    rows = [["0.0.0.0/0", 2], ["10.1.1.10/32", 4132448162], ["192.0.2.11", 1], ["203.0.113.0/24", 16777217]]
+    packed = pack_ipcache(rows)
+    assert unpack_ipcache(packed) == [["0.0.0.0/0", 2], ["10.1.1.10/32", 4132448162], ["192.0.2.11/32", 1],
+                                      ["203.0.113.0/24", 16777217]]
+    with pytest.raises(StateError, match="ipcache_packed: not valid base64"):
+        unpack_ipcache("not base64!")
+    with pytest.raises(StateError, match="is not a whole number of 9-byte records"):
+        unpack_ipcache(packed[:-4])
+
+
+def test_share_to_datapath_state_flattens_and_packs():
+    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.from_share import datapath_state
+    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import unpack_ipcache
+    share = {
+        "enforcement": [{"key": "default/web", "ifname": "lxc1", "ipv4": "10.1.1.10", "identity": 300, "policy": "p"}],
+        "policies": {"p": {
+            "ingress": {"enforced": True, "enforced_by": ["default/r"], "entries": [
+                {"peers": [301, 302], "l4": [[6, 80, 80, False, None, ["default/r"]],
+                                             [6, 8080, 8080, False, [{"method": "GET"}], ["default/r"]]]},
+                {"peers": [0], "l4": [[17, 53, 53, True, None, ["default/d"]]]}]},
+            "egress": {"enforced": False, "enforced_by": [], "entries": []}}},
+        "ipcache_overrides": {"192.0.2.11/32": 1},
+    }
+    state = datapath_state(share, {"10.1.1.10/32": 300, "192.0.2.11/32": 6}, "/sys/fs/bpf/palisade/x",
+                           {"300": "k8s:app=web", "999": "k8s:app=unused"}, packed=True)
+    assert state["policies"]["p"]["ingress"] == {"enforced": True, "entries": [
+        [0, 17, 53, 53, "deny"], [301, 6, 80, 80, "allow"], [301, 6, 8080, 8080, "redirect"],
+        [302, 6, 80, 80, "allow"], [302, 6, 8080, 8080, "redirect"]]}
+    assert unpack_ipcache(state["ipcache_packed"]) == [["10.1.1.10/32", 300], ["192.0.2.11/32", 1]]
+    assert state["identities"] == {"300": "k8s:app=web"} and "ipcache" not in state

@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import pack_ipcache
+
 
 def flat_entries(direction):
     rows = set()
@@ -26,8 +28,9 @@ def flat_entries(direction):
     return [list(row) for row in sorted(rows)]
 
 
-def datapath_state(share, ipcache, bpffs_dir, identities=None):
-    """The datapath module's arguments for one host."""
+def datapath_state(share, ipcache, bpffs_dir, identities=None, packed=False):
+    """The datapath module's arguments for one host. With ``packed`` the IP
+    table travels as ``ipcache_packed`` (one string) instead of a list."""
     table = dict(ipcache)
     table.update(share.get("ipcache_overrides") or {})
     policies = {}
@@ -48,6 +51,8 @@ def datapath_state(share, ipcache, bpffs_dir, identities=None):
         "endpoints": endpoints,
         "policies": policies,
     }
+    if packed:
+        state["ipcache_packed"] = pack_ipcache(state.pop("ipcache"))
     if identities:
         # Only the identities this host's diffs can mention, by label, not number.
         state["identities"] = dict((str(n), identities[str(n)]) for n in sorted(used) if str(n) in identities)
