@@ -88,7 +88,8 @@ def plan_endpoint(want, have):
         actions.append(("delete_link", want["ifname"]))
     if not pair_ok:
         actions.append(("create_veth", "%s <-> %s:%s" % (want["ifname"], want["netns"], PEER_IFNAME)))
-        peer, link = {}, {}
+        fresh = {"ipv6_off": False if have.get("ipv6_supported", True) else None}
+        peer, link = dict(fresh), dict(fresh)
     if link.get("alias") != want["alias"]:
         actions.append(("set_alias", want["alias"]))
     if not link.get("up"):
@@ -97,6 +98,12 @@ def plan_endpoint(want, have):
         actions.append(("peer_lo_up", "lo"))
     if not peer.get("up"):
         actions.append(("peer_link_up", PEER_IFNAME))
+    # The datapath is IPv4-only and drops IPv6: without this, link-local
+    # chatter would fill the drop counters of every endpoint.
+    if peer.get("ipv6_off") is False:
+        actions.append(("peer_ipv6_off", "net.ipv6.conf.%s.disable_ipv6=1" % PEER_IFNAME))
+    if link.get("ipv6_off") is False:
+        actions.append(("host_ipv6_off", "net.ipv6.conf.%s.disable_ipv6=1" % want["ifname"]))
     if sorted(peer.get("addrs") or []) != [want["ipv4"] + "/32"]:
         actions.append(("peer_addr", "%s/32 dev %s" % (want["ipv4"], PEER_IFNAME)))
     if peer.get("neigh") != want["host_mac"]:
@@ -154,6 +161,7 @@ class Plumber(object):
                 "mac": msg.get_attr("IFLA_ADDRESS"),
                 "up": bool(msg["flags"] & 1),
                 "kind": info.get_attr("IFLA_INFO_KIND") if info else None,
+                "ipv6_off": ipv6_disabled(msg.get_attr("IFLA_IFNAME")),
             }
         return links
 
@@ -202,6 +210,7 @@ class Plumber(object):
                             peer["routes"]["default"] = r.get_attr("RTA_GATEWAY")
                         elif r["dst_len"] == 32 and r.get_attr("RTA_DST") == GATEWAY:
                             peer["routes"]["gateway"] = True
+                    peer["ipv6_off"] = ipv6_disabled(PEER_IFNAME)  # read inside the endpoint's netns
                     state["peer"] = peer
                 return state
             finally:
@@ -210,7 +219,7 @@ class Plumber(object):
             self._netns.popns()
 
     def observe(self, want, links, host_routes):
-        have = {"link": links.get(want["ifname"])}
+        have = {"link": links.get(want["ifname"]), "ipv6_supported": os.path.isdir("/proc/sys/net/ipv6/conf")}
         oif = host_routes.get(want["ipv4"])
         have["host_route"] = None
         if oif is not None:
@@ -239,6 +248,8 @@ class Plumber(object):
             self.ipr.link("set", index=index, ifalias=want["alias"])
         if "host_link_up" in kinds:
             self.ipr.link("set", index=index, state="up")
+        if "host_ipv6_off" in kinds:
+            disable_ipv6(want["ifname"])
         peer_kinds = [k for k in kinds if k.startswith("peer_")]
         if peer_kinds:
             self._apply_peer(want, peer_kinds)
@@ -256,6 +267,8 @@ class Plumber(object):
                     ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
                 if "peer_link_up" in kinds:
                     ipr.link("set", index=idx, state="up")
+                if "peer_ipv6_off" in kinds:
+                    disable_ipv6(PEER_IFNAME)  # this process is inside the endpoint's netns here
                 if "peer_addr" in kinds:
                     for a in ipr.get_addr(family=2, index=idx):
                         ipr.addr("del", index=idx, address=a.get_attr("IFA_ADDRESS"), prefixlen=a["prefixlen"])
@@ -280,6 +293,26 @@ class Plumber(object):
             for r in self.ipr.get_routes(family=2, table=254, proto=self.protocol, oif=index):
                 self.ipr.route("del", dst=r.get_attr("RTA_DST"), dst_len=r["dst_len"], oif=index, table=254)
             self.ipr.link("set", index=index, ifalias="")
+
+
+def _disable_ipv6_path(ifname):
+    # A path, not dotted sysctl notation: interface names may contain dots.
+    return os.path.join("/proc/sys/net/ipv6/conf", ifname, "disable_ipv6")
+
+
+def ipv6_disabled(ifname):
+    """True/False for an interface's disable_ipv6 in the current netns; None
+    when the kernel has no IPv6 (nothing to do then)."""
+    try:
+        with open(_disable_ipv6_path(ifname)) as f:
+            return f.read().strip() == "1"
+    except (IOError, OSError):
+        return None
+
+
+def disable_ipv6(ifname):
+    with open(_disable_ipv6_path(ifname), "w") as f:
+        f.write("1")
 
 
 def set_sysctl(path, value):

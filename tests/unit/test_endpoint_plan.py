@@ -7,11 +7,11 @@ EP = {"name": "deathstar-1", "namespace": "default", "ipv4": "10.1.1.10", "label
 
 def converged(want):
     return {
-        "link": {"kind": "veth", "mac": want["host_mac"], "alias": want["alias"], "up": True},
+        "link": {"kind": "veth", "mac": want["host_mac"], "alias": want["alias"], "up": True, "ipv6_off": True},
         "host_route": want["ifname"],
         "netns_exists": True,
         "lo_up": True,
-        "peer": {"mac": want["mac"], "up": True, "addrs": ["10.1.1.10/32"], "neigh": want["host_mac"],
+        "peer": {"mac": want["mac"], "up": True, "ipv6_off": True, "addrs": ["10.1.1.10/32"], "neigh": want["host_mac"],
                  "routes": {"gateway": True, "default": ep.GATEWAY}},
     }
 
@@ -28,8 +28,17 @@ def test_converged_endpoint_needs_nothing():
 def test_fresh_endpoint_is_fully_plumbed():
     want = ep.want_endpoint(EP, "pal")
     plan = kinds(ep.plan_endpoint(want, {"link": None, "netns_exists": True, "lo_up": False, "peer": None}))
-    assert plan == ["create_veth", "set_alias", "host_link_up", "peer_lo_up", "peer_link_up", "peer_addr",
-                    "peer_neigh", "peer_gateway_route", "peer_default_route", "host_route"]
+    assert plan == ["create_veth", "set_alias", "host_link_up", "peer_lo_up", "peer_link_up", "peer_ipv6_off",
+                    "host_ipv6_off", "peer_addr", "peer_neigh", "peer_gateway_route", "peer_default_route", "host_route"]
+
+
+def test_ipv6_is_turned_off_on_both_ends_unless_the_kernel_lacks_it():
+    want = ep.want_endpoint(EP, "pal")
+    have = converged(want)
+    have["peer"]["ipv6_off"] = False
+    assert kinds(ep.plan_endpoint(want, have)) == ["peer_ipv6_off"]
+    fresh = {"link": None, "netns_exists": True, "lo_up": True, "peer": None, "ipv6_supported": False}
+    assert "peer_ipv6_off" not in kinds(ep.plan_endpoint(want, fresh))
 
 
 def test_missing_netns_is_created_first():
