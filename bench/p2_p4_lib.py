@@ -49,6 +49,37 @@ def render(settings, bpffs_dir):
     return datapath_render.render(settings, bpffs_dir)
 
 
+class Run(object):
+    """What a benchmark's main() needs once its arguments are read."""
+
+    def __init__(self, args, cfg, out, doc, res):
+        self.args, self.cfg, self.out, self.doc, self.res = args, cfg, out, doc, res
+
+
+def start(argv, description, benchmark, name, quick, full, host_run):
+    """The shared command line of P2-P4. ``--host`` runs ``host_run(job)`` (the
+    half inside the scratch namespace) and returns None; otherwise a Run with
+    the configuration, output paths and the result skeleton."""
+    import argparse  # pylint: disable=import-outside-toplevel
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out")
+    p.add_argument("--doc")
+    p.add_argument("--host")
+    args = p.parse_args(argv)
+    if args.host:
+        print(json.dumps(host_run(host_job())))
+        return None
+    need_root(name)
+    cfg = quick if args.quick else full
+    short = benchmark.lower()
+    out = args.out or os.path.join(RESULTS, "%s-quick.json" % short if args.quick else "%s.json" % short)
+    doc = args.doc or (None if args.quick else DOC)
+    res = {"benchmark": benchmark, "date": now(), "machine": machine(), "code": code_version(),
+           "config": cfg, "quick": args.quick}
+    return Run(args, cfg, out, doc, res)
+
+
 def need_root(name):
     if os.geteuid() != 0:
         sys.stderr.write("%s: needs root (network namespaces, bpffs, BPF_PROG_TEST_RUN)\n" % name)

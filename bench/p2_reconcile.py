@@ -31,7 +31,6 @@ wall time from interpreter start.
 
 from __future__ import absolute_import, division, print_function
 
-import argparse
 import copy
 import json
 import os
@@ -261,21 +260,10 @@ def _fmt(per_map):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out")
-    p.add_argument("--doc")
-    p.add_argument("--host")
-    args = p.parse_args(argv)
-    if args.host:
-        print(json.dumps(host(lib.host_job())))
+    run = lib.start(argv, __doc__.splitlines()[0], "P2", "p2_reconcile", QUICK, FULL, host)
+    if run is None:
         return 0
-    lib.need_root("p2_reconcile")
-    cfg = QUICK if args.quick else FULL
-    out = args.out or os.path.join(lib.RESULTS, "p2-quick.json" if args.quick else "p2.json")
-    doc = args.doc or (None if args.quick else lib.DOC)
-    res = {"benchmark": "P2", "date": lib.now(), "machine": lib.machine(), "code": lib.code_version(),
-           "config": cfg, "quick": args.quick}
+    args, cfg, out, doc, res = run.args, run.cfg, run.out, run.doc, run.res
     script = os.path.abspath(__file__)
     with lib.Scratch("palbench-p2") as scratch:
         bpffs = scratch.bpffs + "/a"

@@ -20,8 +20,6 @@ The machinery is bench/datapath_costs.py's, via bench/p2_p4_lib.py.
 
 from __future__ import absolute_import, division, print_function
 
-import argparse
-import json
 import os
 import shutil
 import sys
@@ -153,21 +151,10 @@ def render_doc(res, cfg, out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out")
-    p.add_argument("--doc")
-    p.add_argument("--host")
-    args = p.parse_args(argv)
-    if args.host:
-        print(json.dumps(host(lib.host_job())))
+    run = lib.start(argv, __doc__.splitlines()[0], "P3", "p3_compile", QUICK, FULL, host)
+    if run is None:
         return 0
-    lib.need_root("p3_compile")
-    cfg = QUICK if args.quick else FULL
-    out = args.out or os.path.join(lib.RESULTS, "p3-quick.json" if args.quick else "p3.json")
-    doc = args.doc or (None if args.quick else lib.DOC)
-    res = {"benchmark": "P3", "date": lib.now(), "machine": lib.machine(), "code": lib.code_version(),
-           "config": cfg, "quick": args.quick}
+    args, cfg, out, doc, res = run.args, run.cfg, run.out, run.doc, run.res
     with lib.Scratch("palbench-p3") as scratch:
         source = scratch.write("main.c", lib.render({}, scratch.bpffs + "/main"))
         batch = []

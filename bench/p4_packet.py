@@ -22,7 +22,6 @@
 
 from __future__ import absolute_import, division, print_function
 
-import argparse
 import os
 import subprocess
 import sys
@@ -346,23 +345,16 @@ def render_doc(res, cfg, out):
     return "\n".join(lines) + "\n"
 
 
+def host(job):
+    """The half that runs inside the scratch namespaces."""
+    return host_send(job) if job.get("mode") == "send" else host_testrun(job)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out")
-    p.add_argument("--doc")
-    p.add_argument("--host")
-    args = p.parse_args(argv)
-    if args.host:
-        job = lib.host_job()
-        print(__import__("json").dumps(host_send(job) if job.get("mode") == "send" else host_testrun(job)))
+    run = lib.start(argv, __doc__.splitlines()[0], "P4", "p4_packet", QUICK, FULL, host)
+    if run is None:
         return 0
-    lib.need_root("p4_packet")
-    cfg = QUICK if args.quick else FULL
-    out = args.out or os.path.join(lib.RESULTS, "p4-quick.json" if args.quick else "p4.json")
-    doc = args.doc or (None if args.quick else lib.DOC)
-    res = {"benchmark": "P4", "date": lib.now(), "machine": lib.machine(), "code": lib.code_version(),
-           "config": cfg, "quick": args.quick}
+    args, cfg, out, doc, res = run.args, run.cfg, run.out, run.doc, run.res
 
     def log(text):
         print(text, flush=True)
