@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.from_share import datapath_state
-from ansible_collections.palisade.ebpf.plugins.module_utils.naming import bpffs_dir
+from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import pack_ipcache
+from ansible_collections.palisade.ebpf.plugins.module_utils.naming import bpffs_dir, proxy_dir
 
 
 def _datapath_state(fleet_state, host, bpffs_dir, packed=True):
@@ -18,7 +19,15 @@ def _datapath_state(fleet_state, host, bpffs_dir, packed=True):
                           packed=packed)
 
 
+def _ipcache_packed(fleet_state, host):
+    """This host's view of the IP table, packed (as the datapath gets it)."""
+    table = dict(fleet_state["ipcache"])
+    table.update(fleet_state["hosts"][host].get("ipcache_overrides") or {})
+    return pack_ipcache([[prefix, identity] for prefix, identity in sorted(table.items())])
+
+
 class FilterModule(object):
 
     def filters(self):
-        return {"datapath_state": _datapath_state, "bpffs_dir": bpffs_dir}
+        return {"datapath_state": _datapath_state, "bpffs_dir": bpffs_dir, "proxy_dir": proxy_dir,
+                "ipcache_packed": _ipcache_packed}

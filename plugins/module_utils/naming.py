@@ -45,6 +45,15 @@ def bpffs_dir(inventory_hostname, prefix=None):
     return "%s/%s-%s" % (BPFFS_ROOT, lab_prefix(prefix), inventory_hostname)
 
 
+STATE_ROOT = "/var/lib/palisade"
+
+
+def proxy_dir(inventory_hostname, prefix=None):
+    """Default directory of a host's L7 proxy (configuration, maps, pid file,
+    control socket): one per host and lab prefix, like the bpffs directory."""
+    return "%s/%s-%s/l7proxy" % (STATE_ROOT, lab_prefix(prefix), inventory_hostname)
+
+
 def endpoint_key(endpoint):
     return "%s/%s" % (endpoint.get("namespace") or "default", endpoint["name"])
 

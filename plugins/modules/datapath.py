@@ -89,13 +89,25 @@ options:
       - Per-endpoint policies by name, each C({ingress, egress}), each direction
         C({enforced, entries}); an entry is C([peer_identity, proto, port_lo, port_hi, verdict]) with peer 0
         for any peer, proto 0 (any), 1, 6, 17 or 132, the destination port range (ICMP the type range), and
-        verdict C(allow), C(deny) or C(redirect) (allowed at L4, to be handed to the L7 proxy; passes for now
-        and is counted separately).
+        verdict C(allow), C(deny) or C(redirect) (allowed at L4 and handed to the L7 proxy when
+        C(settings.l7_redirect) is on; otherwise it passes and is counted separately).
       - Deny wins; otherwise the most specific L4 match among the allows decides; with no match the
         packet is dropped when the direction is enforced and passes when it is not
         (docs/policy-engine.md).
     type: dict
     default: {}
+  uplinks:
+    description:
+      - Interfaces through which traffic from other hosts arrives. With the L7 redirect on
+        (C(settings.l7_redirect)), their tc ingress runs the program that sends flows into this host's
+        endpoints to the L7 proxy when the endpoint's ingress policy has HTTP rules; that decision must be
+        taken before routing. Unused without the L7 redirect.
+      - When omitted, the interfaces holding O(node_ipv4).
+    type: list
+    elements: str
+  node_ipv4:
+    description: The host's underlay address (C(palisade_node.ipv4)); finds the uplinks when O(uplinks) is omitted.
+    type: str
   identities:
     description: Optional identity to label text, only used to make diffs readable.
     type: dict
@@ -199,6 +211,13 @@ except ImportError:
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
 
 
+def interfaces_with(address):
+    """Names of the interfaces holding ``address`` in this network namespace."""
+    with IPRoute() as ipr:
+        indexes = set(msg["index"] for msg in ipr.get_addr(family=2) if msg.get_attr("IFA_ADDRESS") == address)
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link["index"] in indexes)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -215,6 +234,8 @@ def main():
             )),
             policies=dict(type="dict", default={}),
             identities=dict(type="dict", default={}),
+            uplinks=dict(type="list", elements="str"),
+            node_ipv4=dict(type="str"),
             settings=dict(type="dict", default={}),
             source=dict(type="str", no_log=True),
         ),
@@ -227,6 +248,9 @@ def main():
     try:
         if params["ipcache_packed"]:
             raw_state["ipcache"] = list(raw_state["ipcache"]) + unpack_ipcache(params["ipcache_packed"])
+        raw_state["uplinks"] = params["uplinks"]
+        if params["uplinks"] is None and params["node_ipv4"] and params["state"] == "present":
+            raw_state["uplinks"] = interfaces_with(params["node_ipv4"])
         rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute)
         if params["state"] == "present":
             if not params["source"]:

@@ -26,6 +26,7 @@ ENTRY_TEMPLATE = "datapath.c.j2"
 _C_CONSTANTS = (
     "DIR_INGRESS", "DIR_EGRESS", "EP_F_ENFORCE_INGRESS", "EP_F_ENFORCE_EGRESS", "POL_F_DENY", "POL_F_ALLOW",
     "POL_F_L7", "POLICY_DIR_EGRESS_BIT", "CT_F_EGRESS", "CT_F_REDIRECT", "CT_F_SEEN_REPLY", "CT_F_CLOSING",
+    "CT_F_PROXY", "EP_F_L7_INGRESS", "EP_F_L7_EGRESS",
 )
 
 
@@ -43,6 +44,8 @@ def map_declaration(spec, settings, bpffs_dir):
             '__attribute__((section("maps/ringbuf:%(path)s")))\n'
             "struct %(c)s_table_t %(c)s = { .max_entries = %(size)d };"
         ) % {"c": spec.c_name(), "path": path, "size": size}
+    if spec.map_type == maps.BPF_MAP_TYPE_SOCKMAP:
+        return 'BPF_TABLE_PINNED("sockmap", u32, u64, %s, %d, "%s", 0);' % (spec.c_name(), size, path)
     # Array maps take an integer key (the kernel checks the key's BTF type).
     kname = "u32" if spec.map_type == maps.BPF_MAP_TYPE_PERCPU_ARRAY else "struct " + _c_struct_name(spec.key)
     vname = "struct " + _c_struct_name(spec.value)

@@ -34,6 +34,7 @@ BPF_MAP_TYPE_HASH = 1
 BPF_MAP_TYPE_PERCPU_ARRAY = 6
 BPF_MAP_TYPE_LRU_HASH = 9
 BPF_MAP_TYPE_LPM_TRIE = 11
+BPF_MAP_TYPE_SOCKMAP = 15
 BPF_MAP_TYPE_RINGBUF = 27
 BPF_F_NO_PREALLOC = 1
 BPF_F_NO_COMMON_LRU = 2
@@ -43,6 +44,7 @@ MAP_TYPE_NAMES = {
     BPF_MAP_TYPE_LRU_HASH: "lru_hash",
     BPF_MAP_TYPE_LPM_TRIE: "lpm_trie",
     BPF_MAP_TYPE_RINGBUF: "ringbuf",
+    BPF_MAP_TYPE_SOCKMAP: "sockmap",
 }
 
 # --- directions ---------------------------------------------------------------
@@ -56,6 +58,8 @@ DIR_NAMES = {DIR_INGRESS: "ingress", DIR_EGRESS: "egress"}
 # --- endpoint config flags ----------------------------------------------------
 EP_F_ENFORCE_INGRESS = 1
 EP_F_ENFORCE_EGRESS = 2
+EP_F_L7_INGRESS = 4     # its ingress policy redirects some flows to the L7 proxy
+EP_F_L7_EGRESS = 8      # its egress policy does
 
 # --- policy ------------------------------------------------------------------
 # L4 prefix levels (docs/policy-engine.md): 0 any protocol, 8 protocol only,
@@ -74,6 +78,7 @@ CT_F_EGRESS = 1       # the endpoint opened the connection
 CT_F_REDIRECT = 2     # the verdict was redirect (L7 proxy, later)
 CT_F_SEEN_REPLY = 4   # a packet in the reply direction went through
 CT_F_CLOSING = 8      # TCP FIN or RST seen
+CT_F_PROXY = 16       # the L7 proxy's upstream leg: replies go to the local stack
 
 # --- reasons: metrics index = reason * 2 + direction ---------------------------
 # Forwarding reasons are small numbers; drop reasons reuse Cilium's codes so
@@ -83,15 +88,19 @@ REASONS = {
     1: "FORWARD_ESTABLISHED",    # conntrack: original direction of an allowed flow
     2: "FORWARD_REPLY",          # conntrack: reply direction
     3: "FORWARD_RELATED",        # ICMP error about a tracked flow
-    4: "FORWARD_REDIRECT",       # allowed at L4, needs the L7 proxy (passes for now)
+    4: "FORWARD_REDIRECT",       # allowed at L4, handed to the L7 proxy
     5: "FORWARD_NOT_ENFORCED",   # no entry matched and the direction is not enforced
     6: "FORWARD_ARP",            # ARP (source checked when leaving the endpoint)
+    7: "FORWARD_FROM_PROXY",     # the L7 proxy's upstream leg, after the proxy allowed the request
+    8: "FORWARD_TO_PROXY_SOCKET",  # a reply to the proxy's upstream leg, steered to the local stack
     132: "DROP_INVALID_SIP",     # spoofed source address
     133: "DROP_POLICY",          # default deny: the direction is enforced, nothing allowed it
     134: "DROP_INVALID",         # malformed packet
     139: "DROP_UNKNOWN_L3",      # not IPv4 or ARP
     155: "DROP_CT_CREATE_FAILED",
     157: "DROP_FRAG_NOSUPPORT",  # a fragment whose first fragment was not seen
+    178: "DROP_PROXY_UNAVAILABLE",  # needs the L7 proxy, which is not running: refused with a TCP reset
+    179: "DROP_L7_BYPASS",       # needs the L7 proxy but did not come through it (no redirect on its path)
     181: "DROP_POLICY_DENY",     # an explicit deny entry
     203: "DROP_EP_NOT_READY",    # the program runs on an interface without endpoint config
     255: "EVENTS_LOST",          # drop events the ring buffer had no room for (not packets)
@@ -130,7 +139,9 @@ class IPCachePrefixKey(ct.Structure):
 
 
 class IPCacheValue(ct.Structure):
-    _fields_ = [("identity", ct.c_uint32), ("flags", ct.c_uint32)]
+    # local_ifindex: the host-side interface when the address is an endpoint
+    # of this host (its ingress L7 redirect is decided before routing), else 0
+    _fields_ = [("identity", ct.c_uint32), ("local_ifindex", ct.c_uint32)]
 
 
 class PolicyKey(ct.Structure):
@@ -193,6 +204,34 @@ class FragValue(ct.Structure):
     ]
 
 
+class L7FlowKey(ct.Structure):
+    # A TCP flow handed to the proxy, as its SYN travels: the socket-steering
+    # program (sk_lookup) sees the same four values.
+    _fields_ = [
+        ("saddr", ct.c_uint32),
+        ("daddr", ct.c_uint32),
+        ("sport", ct.c_uint16),        # network byte order
+        ("dport", ct.c_uint16),        # network byte order
+    ]
+
+
+class L7FlowValue(ct.Structure):
+    _fields_ = [
+        ("ifindex", ct.c_uint32),      # where the flow was redirected (debugging)
+        ("proxy_port", ct.c_uint16),   # network byte order
+        ("pad", ct.c_uint16),
+    ]
+
+
+class SocketSlot(ct.Structure):
+    _fields_ = [("slot", ct.c_uint32)]
+
+
+class SocketCookie(ct.Structure):
+    # a socket fd when written, the socket's cookie when read back
+    _fields_ = [("cookie", ct.c_uint64)]
+
+
 class MetricsKey(ct.Structure):
     _fields_ = [("index", ct.c_uint32)]
 
@@ -226,6 +265,7 @@ C_STRUCTS = [
     ("ipcache_value", IPCacheValue), ("policy_key", PolicyKey), ("policy_value", PolicyValue),
     ("ct_key", CTKey), ("ct_entry", CTEntry), ("frag_key", FragKey), ("frag_value", FragValue),
     ("metrics_key", MetricsKey), ("metrics_value", MetricsValue), ("drop_event", DropEvent),
+    ("l7_flow_key", L7FlowKey), ("l7_flow_value", L7FlowValue),
 ]
 
 
@@ -278,6 +318,12 @@ MAPS = [
     MapSpec("frag", BPF_MAP_TYPE_LRU_HASH, FragKey, FragValue, "frag_max"),
     MapSpec("metrics", BPF_MAP_TYPE_PERCPU_ARRAY, MetricsKey, MetricsValue, METRICS_ENTRIES),
     MapSpec("events", BPF_MAP_TYPE_RINGBUF, None, None, "events_bytes"),
+    # Flows handed to the L7 proxy, for the socket-steering program.
+    MapSpec("l7_flows", BPF_MAP_TYPE_LRU_HASH, L7FlowKey, L7FlowValue, "l7_flows_max"),
+    # Slot 0: the proxy's transparent listener, registered by palisade.ebpf.l7proxy.
+    # The kernel empties the slot when the socket closes: the datapath's
+    # "is the proxy up?" test.
+    MapSpec("proxy_sockets", BPF_MAP_TYPE_SOCKMAP, SocketSlot, SocketCookie, 1),
 ]
 MAPS_BY_NAME = dict((m.name, m) for m in MAPS)
 # Maps whose entries the reconciler owns (diffed against the desired state).

@@ -60,9 +60,12 @@ class Op(object):
 
 
 # --- want ---------------------------------------------------------------------
-def want_ipcache(state):
+def want_ipcache(state, ifindexes=None):
     """Key/value bytes built directly (the layouts of IPCacheHostKey,
-    IPCachePrefixKey and IPCacheValue in maps.py): a run may carry 60,000."""
+    IPCachePrefixKey and IPCacheValue in maps.py): a run may carry 60,000.
+    This host's endpoints carry their interface's ifindex (``ifindexes``:
+    ifname -> ifindex), so that a packet's destination says whose ingress
+    policy applies before the packet is routed (the L7 redirect)."""
     host, prefix = {}, {}
     pack_value = struct.Struct("=II").pack
     pack_plen = struct.Struct("=I").pack
@@ -73,6 +76,10 @@ def want_ipcache(state):
             host[aton(addr)] = pack_value(identity, 0)
         else:
             prefix[pack_plen(int(plen)) + aton(addr)] = pack_value(identity, 0)
+    for ep in state["endpoints"]:
+        index = (ifindexes or {}).get(ep["ifname"])
+        if index is not None:
+            host[aton(ep["ipv4"])] = pack_value(ep["identity"], index)
     return host, prefix
 
 
@@ -86,6 +93,7 @@ def want_policies(state, ids):
         for dname, direction in sorted(maps.DIRECTIONS.items()):
             nodes = dp_policy.compile_direction(state["policies"][name][dname]["entries"])
             masks[pid][direction] = dp_policy.level_masks(nodes)
+            masks[pid][("l7", direction)] = any(flags & maps.POL_F_L7 for flags, dummy in nodes.values())
             entries.update(dp_policy.kernel_entries(pid, direction, nodes))
     return entries, masks
 
@@ -100,6 +108,10 @@ def endpoint_config(ep, ids, masks, policies):
             cfg.flags |= maps.EP_F_ENFORCE_INGRESS
         if pol["egress"]["enforced"]:
             cfg.flags |= maps.EP_F_ENFORCE_EGRESS
+        if masks[pid].get(("l7", maps.DIR_INGRESS)):
+            cfg.flags |= maps.EP_F_L7_INGRESS
+        if masks[pid].get(("l7", maps.DIR_EGRESS)):
+            cfg.flags |= maps.EP_F_L7_EGRESS
         for direction in (maps.DIR_INGRESS, maps.DIR_EGRESS):
             peer, anyp = masks[pid][direction]
             cfg.levels[direction * 2] = peer

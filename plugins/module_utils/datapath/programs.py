@@ -31,7 +31,17 @@ from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import bpfs
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import (
     DatapathError, VerifierError, missing_bcc, missing_headers)
 
-PROGRAMS = ("from_endpoint", "to_endpoint")
+# name -> (program type, expected attach type or None); every rendering has all
+# four, whether or not the L7 redirect attaches the last two.
+BPF_PROG_TYPE_SCHED_CLS = 3
+BPF_PROG_TYPE_SK_LOOKUP = 30
+PROGRAM_TYPES = {
+    "from_endpoint": (BPF_PROG_TYPE_SCHED_CLS, None),
+    "to_endpoint": (BPF_PROG_TYPE_SCHED_CLS, None),
+    "from_network": (BPF_PROG_TYPE_SCHED_CLS, None),
+    "steer_to_proxy": (BPF_PROG_TYPE_SK_LOOKUP, 36),  # BPF_SK_LOOKUP
+}
+PROGRAMS = tuple(sorted(PROGRAM_TYPES))
 LOG_TAIL = 60  # lines of verifier/compiler output kept in the error
 
 
@@ -155,7 +165,13 @@ def compile_and_pin(source, bpffs_dir, digest):
         try:
             bpf = BPF(text=source)
             stage = "load"
-            funcs = dict((name, bpf.load_func(name, BPF.SCHED_CLS)) for name in PROGRAMS)
+            funcs = {}
+            for name in PROGRAMS:
+                prog_type, attach_type = PROGRAM_TYPES[name]
+                if attach_type is None:
+                    funcs[name] = bpf.load_func(name, prog_type)
+                else:
+                    funcs[name] = bpf.load_func(name, prog_type, attach_type=attach_type)
         except Exception as exc:  # pylint: disable=broad-except
             failure = exc
         else:

@@ -34,7 +34,7 @@ import shutil
 import time
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import (
-    bpfsys, maps, plan as dp_plan, programs, settings as dp_settings, state as dp_state, tc as dp_tc)
+    bpfsys, maps, netns_link, plan as dp_plan, programs, settings as dp_settings, state as dp_state, tc as dp_tc)
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import (
     DatapathError, MapFullError, missing_bpffs, missing_kernel_feature)
 
@@ -161,7 +161,7 @@ class Reconciler(object):
             have = dict((name, handle.items()) for name, handle in opened.items())
             policy_entries, masks = dp_plan.want_policies(self.state, ids)
             endpoints, missing = dp_plan.want_endpoints(self.state, links, ids, masks)
-            host, prefix = dp_plan.want_ipcache(self.state)
+            host, prefix = dp_plan.want_ipcache(self.state, links)
             want = {"policy": policy_entries, "endpoints": endpoints, "ipcache_host": host, "ipcache_prefix": prefix}
             self._missing_interfaces(missing)
             ops = dp_plan.plan(want, have, namer)
@@ -186,8 +186,10 @@ class Reconciler(object):
             for name in missing_maps:
                 self.lines.append("+ map %s: create" % name)
 
-            # Attachments.
+            # Attachments: tc, and the socket-steering program of the L7 redirect.
             attach, detach = self._plan_tc(tcx, links, loaded, digest)
+            steering = netns_link.Steering(self.bpffs_dir, self.settings["l7_redirect"],
+                                           loaded.prog_id(netns_link.PROGRAM) if loaded is not None else None, digest)
             stale_pins = self._stale_pins()
             stale_progs = [d for d in programs.cached_hashes(self.bpffs_dir) if d != digest]
             self.lines.extend(op.line for op in ops if op.line)
@@ -195,15 +197,20 @@ class Reconciler(object):
                 self.lines.append(item["line"])
             for item in detach:
                 self.lines.append(item["line"])
+            if steering.line:
+                self.lines.append(steering.line)
+            else:
+                steering = None
             for name in stale_pins:
                 self.lines.append("- map %s: unpin (earlier layout)" % name)
             for name in stale_progs:
                 self.lines.append("- program %s: unpin (earlier rendering)" % name)
 
-            changed = bool(compile_reason or missing_maps or ops or attach or detach or stale_pins or stale_progs)
+            changed = bool(compile_reason or missing_maps or ops or attach or detach or steering or stale_pins
+                           or stale_progs)
             result = {"changed": changed, "program": {"hash": digest, "compiled": False}}
             if changed and not self.check_mode:
-                self._apply(opened, ops, attach, detach, loaded, digest, compile_reason, tcx, result)
+                self._apply(opened, ops, attach, detach, steering, loaded, digest, compile_reason, tcx, result)
                 programs.remove_stale(self.bpffs_dir, digest)
                 for name in stale_pins:
                     os.unlink(os.path.join(self.bpffs_dir, "maps", name))
@@ -239,43 +246,53 @@ class Reconciler(object):
             self.lines.append("+ endpoint %s (%s): configure and attach once the interface exists" % (ep["key"], ep["ifname"]))
 
     def _plan_tc(self, tcx, links, loaded, digest):
-        attach = []
-        wanted_ifindexes = set()
-        present = tcx.all_filters()
+        """Attachments wanted: both directions of every endpoint's interface,
+        and, with the L7 redirect on, the ingress of every uplink."""
+        wanted = {}  # (ifindex, direction) -> (program, where)
         for ep in self.state["endpoints"]:
             ifindex = links.get(ep["ifname"])
             if ifindex is None:
                 continue
-            wanted_ifindexes.add(ifindex)
-            current = present.get(ifindex, {})
-            for hook, (direction, _parent) in sorted(dp_tc.HOOKS.items()):
-                have = current.get(hook)
-                if have is not None and not have["owned"]:
-                    raise DatapathError(
-                        "tc %s of %s has a filter at priority %d handle 0x%x named %r that is not this collection's; "
-                        "refusing to replace it (nothing was changed)"
-                        % (direction, ep["ifname"], dp_tc.PRIORITY, dp_tc.HANDLE, have["name"]))
-                want_id = loaded.prog_id(hook) if loaded is not None else None
-                where = "tc %s of %s (%s)" % (direction, ep["ifname"], ep["key"])
-                if have is None:
-                    attach.append({"kind": "attach", "ifindex": ifindex, "hook": hook,
-                                   "line": "+ attach %s: %s %s" % (where, hook, digest)})
-                elif want_id is None or have["prog_id"] != want_id:
-                    attach.append({"kind": "replace", "ifindex": ifindex, "hook": hook,
-                                   "line": "~ replace %s: %s -> %s %s" % (where, have["name"], hook, digest)})
+            for direction, program in dp_tc.ENDPOINT_PROGRAMS.items():
+                wanted[(ifindex, direction)] = (program, "tc %s of %s (%s)" % (direction, ep["ifname"], ep["key"]))
+        if self.settings["l7_redirect"]:
+            for name in self.state["uplinks"]:
+                ifindex = links.get(name)
+                if ifindex is None:
+                    raise DatapathError("uplink %s does not exist on this host; nothing was changed" % name)
+                for direction, program in dp_tc.UPLINK_PROGRAMS.items():
+                    wanted[(ifindex, direction)] = (program, "tc %s of uplink %s" % (direction, name))
+        present = tcx.all_filters()
+        attach = []
+        for (ifindex, direction), (program, where) in sorted(wanted.items()):
+            have = present.get(ifindex, {}).get(direction)
+            if have is not None and not have["owned"]:
+                raise DatapathError(
+                    "%s has a filter at priority %d handle 0x%x named %r that is not this collection's; "
+                    "refusing to replace it (nothing was changed)" % (where, dp_tc.PRIORITY, dp_tc.HANDLE, have["name"]))
+            want_id = loaded.prog_id(program) if loaded is not None else None
+            item = {"ifindex": ifindex, "direction": direction, "program": program}
+            if have is None:
+                item.update(kind="attach", line="+ attach %s: %s %s" % (where, program, digest))
+            elif want_id is None or have["prog_id"] != want_id or not have["name"].startswith(
+                    dp_tc.filter_name(program, "")):
+                item.update(kind="replace", line="~ replace %s: %s -> %s %s" % (where, have["name"], program, digest))
+            else:
+                continue
+            attach.append(item)
+        names = dict((v, k) for k, v in links.items())
         detach = []
         for ifindex, hooks in sorted(present.items()):
-            hooks = dict((hook, info) for hook, info in hooks.items() if info["owned"])
-            if ifindex in wanted_ifindexes or not hooks:
-                continue
-            name = dict((v, k) for k, v in links.items()).get(ifindex, "ifindex %d" % ifindex)
-            for hook in sorted(hooks):
-                detach.append({"ifindex": ifindex, "hook": hook,
-                               "line": "- detach tc %s of %s: %s" % (dp_tc.HOOKS[hook][0], name, hooks[hook]["name"])})
+            for direction, info in sorted(hooks.items()):
+                if not info["owned"] or (ifindex, direction) in wanted:
+                    continue
+                detach.append({"ifindex": ifindex, "direction": direction,
+                               "line": "- detach tc %s of %s: %s" % (direction, names.get(ifindex, "ifindex %d" % ifindex),
+                                                                     info["name"])})
         return attach, detach
 
     # -- changes -------------------------------------------------------------------
-    def _apply(self, opened, ops, attach, detach, loaded, digest, compile_reason, tcx, result):
+    def _apply(self, opened, ops, attach, detach, steering, loaded, digest, compile_reason, tcx, result):
         os.makedirs(os.path.join(self.bpffs_dir, "maps"), exist_ok=True)
         if compile_reason:
             loaded = programs.compile_and_pin(self.source, self.bpffs_dir, digest)
@@ -293,11 +310,13 @@ class Reconciler(object):
             self._write(handles, before)
             t1 = time.time()
             for item in attach:
-                name = dp_tc.filter_name(item["hook"], digest)
-                tcx.attach(item["ifindex"], item["hook"], loaded.fds[item["hook"]], name)
+                name = dp_tc.filter_name(item["program"], digest)
+                tcx.attach(item["ifindex"], item["direction"], loaded.fds[item["program"]], name)
                 self.attachments["attached" if item["kind"] == "attach" else "replaced"] += 1
+            if steering is not None:
+                steering.apply(loaded.fds[netns_link.PROGRAM])
             for item in detach:
-                tcx.detach(item["ifindex"], item["hook"])
+                tcx.detach(item["ifindex"], item["direction"])
                 self.attachments["detached"] += 1
             t2 = time.time()
             self._write(handles, after)
@@ -337,16 +356,16 @@ class Reconciler(object):
                 links = dict((v, k) for k, v in tcx.links().items())
                 owned = tcx.owned_filters()
                 for ifindex, hooks in sorted(owned.items()):
-                    for hook in sorted(hooks):
+                    for direction in sorted(hooks):
                         self.lines.append("- detach tc %s of %s: %s"
-                                          % (dp_tc.HOOKS[hook][0], links.get(ifindex, ifindex), hooks[hook]["name"]))
+                                          % (direction, links.get(ifindex, ifindex), hooks[direction]["name"]))
                         if not self.check_mode:
-                            tcx.detach(ifindex, hook)
+                            tcx.detach(ifindex, direction)
                         self.attachments["detached"] += 1
             finally:
                 ipr.close()
             pins = []
-            for sub in ("progs", "maps"):
+            for sub in ("links", "progs", "maps"):
                 path = os.path.join(self.bpffs_dir, sub)
                 if os.path.isdir(path):
                     pins.extend("%s/%s" % (sub, name) for name in sorted(os.listdir(path)))
@@ -357,7 +376,7 @@ class Reconciler(object):
             if exists:
                 self.lines.append("- directory %s" % self.bpffs_dir)
             if exists and not self.check_mode:
-                for sub in ("progs", "maps"):
+                for sub in ("links", "progs", "maps"):
                     shutil.rmtree(os.path.join(self.bpffs_dir, sub), ignore_errors=True)
                 try:
                     os.rmdir(self.bpffs_dir)

@@ -24,6 +24,7 @@ SPEC = {
     "policy_max": (262144, "int", 16, 1 << 24),
     "ct_max": (262144, "int", 1024, 1 << 24),
     "frag_max": (8192, "int", 64, 1 << 20),
+    "l7_flows_max": (65536, "int", 1024, 1 << 22),
     # ring buffer for drop events, in bytes: a power of two, at least one page
     "events_bytes": (262144, "int", 4096, 1 << 28),
     # conntrack lifetimes, seconds
@@ -35,7 +36,10 @@ SPEC = {
     "icmp_related": (True, "bool", None, None),
     "ipv4_fragments": (True, "bool", None, None),
     "ct_create": (True, "bool", None, None),
+    # L7: flows whose policy has HTTP rules are handed to the local proxy's
+    # transparent listener (palisade.ebpf.l7proxy) on this port
     "l7_redirect": (False, "bool", None, None),
+    "l7_proxy_port": (15001, "int", 1, 65535),
     # test only: render a program the verifier rejects
     "inject_verifier_error": (False, "bool", None, None),
 }

@@ -256,6 +256,15 @@ def validate(raw):
             index[value] = i
         endpoints.append({"key": key, "ifname": ifname, "ipv4": ipv4, "identity": identity, "policy": policy})
 
+    uplinks = []
+    for i, name in enumerate(raw.get("uplinks") or []):
+        if not isinstance(name, str) or not 0 < len(name) <= 15 or "/" in name:
+            _fail("uplinks[%d]" % i, "expected an interface name of 1-15 characters, got %r" % (name,))
+        if name in by_ifname:
+            _fail("uplinks[%d]" % i, "%s is the interface of endpoints[%d]" % (name, by_ifname[name]))
+        if name not in uplinks:
+            uplinks.append(name)
+
     identities = {}
     for ident, text in (raw.get("identities") or {}).items():
         identities[_int(ident, "identities", 0, U32_MAX)] = str(text)
@@ -266,6 +275,7 @@ def validate(raw):
         "endpoints": sorted(endpoints, key=lambda e: e["key"]),
         "policies": policies,
         "identities": identities,
+        "uplinks": sorted(uplinks),
     }
 
 

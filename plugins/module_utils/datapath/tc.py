@@ -4,7 +4,8 @@
 """tc attachments through netlink (pyroute2): want / have / diff per hook.
 
 The collection's filters are cls_bpf, direct-action, on the clsact qdisc of
-an endpoint's host-side interface, at priority 1 (first: nothing installed
+an endpoint's host-side interface (both directions) and, when the L7 proxy is
+on, of the host's uplinks (ingress), at priority 1 (first: nothing installed
 at a later priority can let a packet bypass the policy) with handle 0xc9 (201,
 the collection's number, as the route protocol) and a name starting with
 "palisade:". A filter with that priority and handle but another name is
@@ -27,11 +28,14 @@ PRIORITY = 1
 HANDLE = 0xC9
 NAME_PREFIX = "palisade:"
 ETH_P_ALL = 0x0003
-# hook -> (tc direction, clsact parent); see maps.DIR_* for the endpoint's view.
-HOOKS = {
-    "from_endpoint": ("ingress", 0xFFFFFFF2),
-    "to_endpoint": ("egress", 0xFFFFFFF3),
-}
+# tc direction -> clsact parent
+PARENTS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}
+# Which program runs where, by the interface's role. An endpoint's host-side
+# interface: packets it receives leave the endpoint (its egress policy), packets
+# it sends enter the endpoint (ingress policy); see maps.DIR_*. An uplink: packets
+# from other hosts, whose L7 redirect must be decided before routing.
+ENDPOINT_PROGRAMS = {"ingress": "from_endpoint", "egress": "to_endpoint"}
+UPLINK_PROGRAMS = {"ingress": "from_network"}
 
 
 def filter_name(hook, program_hash):
@@ -78,10 +82,10 @@ class TC(object):
         return out
 
     def filters(self, ifindex):
-        """Our hook filters on one link: {hook: {name, prog_id, owned}}; a
+        """Our filters on one link: {tc direction: {name, prog_id, owned}}; a
         filter at our priority and handle that is not ours has owned False."""
         found = {}
-        for hook, (_direction, parent) in HOOKS.items():
+        for direction, parent in PARENTS.items():
             try:
                 msgs = self.ipr.get_filters(index=ifindex, parent=parent)
             except Exception as exc:  # pylint: disable=broad-except
@@ -95,7 +99,7 @@ class TC(object):
                 if opts is None:
                     continue
                 name = opts.get_attr("TCA_BPF_NAME") or ""
-                found[hook] = {
+                found[direction] = {
                     "name": name,
                     "prog_id": opts.get_attr("TCA_BPF_ID"),
                     "owned": name.startswith(NAME_PREFIX),
@@ -104,7 +108,7 @@ class TC(object):
 
     def all_filters(self):
         """Filters at our priority and handle on every link with clsact:
-        {ifindex: {hook: info}} (one dump per hook and link)."""
+        {ifindex: {direction: info}} (one dump per direction and link)."""
         out = {}
         for ifindex in sorted(self.clsact_links()):
             hooks = self.filters(ifindex)
@@ -113,7 +117,7 @@ class TC(object):
         return out
 
     def owned_filters(self):
-        """Every filter of ours in this netns: {ifindex: {hook: info}}."""
+        """Every filter of ours in this netns: {ifindex: {direction: info}}."""
         out = {}
         for ifindex, hooks in self.all_filters().items():
             owned = dict((hook, info) for hook, info in hooks.items() if info["owned"])
@@ -121,9 +125,9 @@ class TC(object):
                 out[ifindex] = owned
         return out
 
-    def attach(self, ifindex, hook, prog_fd, name):
-        """Attach, or atomically replace, our filter on one hook."""
-        direction, parent = HOOKS[hook]
+    def attach(self, ifindex, direction, prog_fd, name):
+        """Attach, or atomically replace, our filter in one direction."""
+        parent = PARENTS[direction]
         try:
             self.ipr.tc("add", "clsact", ifindex)
         except Exception as exc:  # pylint: disable=broad-except
@@ -142,10 +146,10 @@ class TC(object):
                 raise missing_kernel_feature("the bpf tc classifier", "CONFIG_NET_CLS_BPF (cls_bpf)")
             raise DatapathError("cannot attach %s to tc %s of ifindex %d: %s" % (name, direction, ifindex, exc))
 
-    def detach(self, ifindex, hook):
-        _direction, parent = HOOKS[hook]
+    def detach(self, ifindex, direction):
+        parent = PARENTS[direction]
         try:
             self.ipr.tc("del-filter", "bpf", ifindex, HANDLE, parent=parent, prio=PRIORITY, protocol=ETH_P_ALL)
         except Exception as exc:  # pylint: disable=broad-except
             if getattr(exc, "code", None) not in (errno.ENOENT, errno.ENODEV, errno.EINVAL):
-                raise DatapathError("cannot detach tc %s filter of ifindex %d: %s" % (HOOKS[hook][0], ifindex, exc))
+                raise DatapathError("cannot detach tc %s filter of ifindex %d: %s" % (direction, ifindex, exc))
