@@ -21,6 +21,7 @@ APT_LOG=${TMPDIR:-/tmp}/palisade-setup-apt.log
 APT_PACKAGES=(python3-bpfcc bpfcc-tools libbpfcc python3-pyroute2 iproute2 nftables
               iptables    # bench/p4_packet.py compares the datapath with an iptables chain
               openssh-server haproxy util-linux
+              curl apache2-utils  # L7 tests send real HTTP requests; bench/p5_l7.py drives ab
               bpftool     # datapath integration tests inspect and edit pinned maps with it
               shellcheck)  # so ansible-test sanity checks our shell scripts too
 

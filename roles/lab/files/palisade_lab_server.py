@@ -90,6 +90,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Palisade-Endpoint", endpoint)
+        # Who the endpoint saw: a transparent proxy in between must not hide the client.
+        self.send_header("X-Palisade-Client", self.client_address[0])
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
