@@ -29,11 +29,12 @@ ansible-playbook -i "$inv" playbooks/trace.yml -e @examples/starwars/probes.yml 
 step "Star Wars: what real packets do (probe)"
 ansible-playbook -i "$inv" playbooks/verify.yml -e @examples/starwars/probes.yml | tee "$log/starwars.txt" \
   | sed -n '/Observed/,/PLAY RECAP/p' | grep -E '^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//'
-echo "(L3/L4 verdicts are enforced by the eBPF datapath; HTTP rules take effect once the L7 proxy lands, so PUT still gets 200)"
+echo "(L3/L4 verdicts: the eBPF datapath; HTTP verdicts: the L7 proxy (HAProxy) on the destination's host, 403 Access denied)"
 
-step "Drops counted by the datapath (reason, direction, packets)"
+step "Drops counted by the datapath (reason, direction, packets), L7 redirect and proxy counters"
 ansible-playbook -i "$inv" playbooks/drops.yml | tee "$log/drops.txt" \
-  | grep -E '^ok: \[.*\] => \{|^ {8}"' | sed -e 's/^ *"//' -e 's/",\{0,1\}$//' -e 's/^ok: \[\(.*\)\] => {/\1:/'
+  | grep -E '^ok: \[.*\] => \{|^ {8}"|"msg": "L7:' \
+  | sed -e 's/^ *"msg": "/  /' -e 's/^ *"//' -e 's/",\{0,1\}$//' -e 's/^ok: \[\(.*\)\] => {/\1:/'
 
 step "Deploy again: every host must report changed=0"
 ansible-playbook -i "$inv" playbooks/site.yml | tee "$log/site2.txt" | sed -n '/PLAY RECAP/,$p'

@@ -33,6 +33,11 @@ options:
     description: Also return the endpoint configurations (interface index, address, identity, enforcement).
     type: bool
     default: false
+  proxy_dir:
+    description:
+      - The L7 proxy's directory (M(palisade.ebpf.l7proxy) O(palisade.ebpf.l7proxy#module:dir)); when given,
+        RV(l7) adds the proxy's own counters read from its stats socket.
+    type: path
 attributes:
   check_mode:
     description: Reads only (besides consuming drop events), so it runs the same in check mode.
@@ -84,6 +89,19 @@ events_lost:
   description: Drop events the ring buffer had no room for, since the datapath was created.
   returned: always
   type: int
+l7:
+  description:
+    - The L7 redirect, read like the drops. C(redirected) counts flows handed to the proxy (their first packet)
+      (FORWARD_REDIRECT), C(from_proxy) new upstream flows of the proxy let in, C(refused) SYNs answered
+      with a reset because the proxy was not running (DROP_PROXY_UNAVAILABLE), C(bypass) flows that needed
+      the proxy but arrived without it (DROP_L7_BYPASS).
+    - C(proxy), with O(proxy_dir), holds the proxy's counters (running, pid, requests, denied with 403,
+      5xx responses, upstream connection errors, current connections).
+  returned: always
+  type: dict
+  sample: {"redirected": 42, "from_proxy": 7, "refused": 1, "bypass": 0,
+           "proxy": {"running": true, "pid": 4242, "requests": 7, "denied": 2, "responses_5xx": 0,
+                     "upstream_errors": 0, "current_connections": 0}}
 endpoints:
   description: Endpoint configurations, when O(endpoints) is true.
   returned: when requested
@@ -97,6 +115,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import telemetry
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy.runtime import proxy_stats
+
+L7_COUNTERS = {"redirected": "FORWARD_REDIRECT", "from_proxy": "FORWARD_FROM_PROXY",
+               "refused": "DROP_PROXY_UNAVAILABLE", "bypass": "DROP_L7_BYPASS"}
 
 
 def main():
@@ -105,6 +127,7 @@ def main():
             bpffs_dir=dict(type="path", required=True),
             events=dict(type="int", default=100),
             endpoints=dict(type="bool", default=False),
+            proxy_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -122,6 +145,10 @@ def main():
             "events": events,
             "events_lost": sum(c["packets"] for c in counters if c["reason"] == "EVENTS_LOST"),
         }
+        result["l7"] = dict((name, sum(c["packets"] for c in counters if c["reason"] == reason))
+                            for name, reason in L7_COUNTERS.items())
+        if module.params["proxy_dir"]:
+            result["l7"]["proxy"] = proxy_stats(module.params["proxy_dir"])
         if module.params["endpoints"]:
             result["endpoints"] = telemetry.endpoint_configs(bpffs_dir)
     except DatapathError as exc:

@@ -10,13 +10,14 @@ The tests run in file order and build on each other's state.
 
 import copy
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from fleetlab import Lab, sh
+from fleetlab import Lab, playbook, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -213,6 +214,11 @@ def test_proxy_down_fails_closed_fast_and_l4_keeps_working(lab):
     assert status("client", "http://%s/public" % WEB2) == 200
     # L3/L4-only traffic is unaffected.
     assert status("other", "http://%s/anything" % WEB1) == 200
+    # Visible the way drops are: refusals counted, the proxy reported down.
+    drops = playbook("drops.yml", lab.inventory, "--limit", "n1")
+    line = re.search(r'"msg": "L7: (\d+) flows to the proxy, \d+ upstream flows from it, (\d+) refused[^"]*"', drops.out)
+    assert line and int(line.group(1)) > 0 and int(line.group(2)) >= 2, drops.out[-3000:]
+    assert "proxy not running" in line.group(0)
 
 
 def test_next_run_restarts_the_proxy(lab):
