@@ -251,6 +251,10 @@ def main():
         raw_state["uplinks"] = params["uplinks"]
         if params["uplinks"] is None and params["node_ipv4"] and params["state"] == "present":
             raw_state["uplinks"] = interfaces_with(params["node_ipv4"])
+            if not raw_state["uplinks"] and (params["settings"] or {}).get("l7_redirect"):
+                module.warn("no interface holds %s, so no uplink decides the L7 redirect of flows from other hosts: "
+                            "those needing the proxy are dropped (DROP_L7_BYPASS); set palisade_uplinks"
+                            % params["node_ipv4"])
         rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute)
         if params["state"] == "present":
             if not params["source"]:

@@ -209,6 +209,7 @@ def test_proxy_down_fails_closed_fast_and_l4_keeps_working(lab):
     refused = curl("client", "http://%s/public" % WEB1, timeout=5)
     assert refused[0] is None and refused[4] == 7, refused  # curl: connection refused
     assert refused[3] < 1.0, refused                       # at once, not a timeout
+    print("refused in %.1f ms (curl, end to end)" % (refused[3] * 1000))
     # Cross-host ingress redirect into n1 is refused too; n2's proxy still serves its own.
     assert curl("client2", "http://%s/public" % WEB1, timeout=5)[4] == 7
     assert status("client", "http://%s/public" % WEB2) == 200
@@ -217,7 +218,7 @@ def test_proxy_down_fails_closed_fast_and_l4_keeps_working(lab):
     # Visible the way drops are: refusals counted, the proxy reported down.
     drops = playbook("drops.yml", lab.inventory, "--limit", "n1")
     line = re.search(r'"msg": "L7: (\d+) flows to the proxy, \d+ upstream flows from it, (\d+) refused[^"]*"', drops.out)
-    assert line and int(line.group(1)) > 0 and int(line.group(2)) >= 2, drops.out[-3000:]
+    assert line and int(line.group(2)) >= 2, drops.out[-3000:]
     assert "proxy not running" in line.group(0)
 
 
