@@ -6,9 +6,10 @@
 #
 # Benchmarks: P1 policy computation (bench/p1_policy.py); as root also P2 datapath
 # reconcile (bench/p2_reconcile.py), P3 compile vs per-endpoint configure
-# (bench/p3_compile.py), P4 per-packet cost (bench/p4_packet.py). P2-P4 need root
-# (scratch netns, bpffs, BPF_PROG_TEST_RUN), /usr/bin/python3 with bcc and pyroute2,
-# iptables and nft; without root they are skipped with a note.
+# (bench/p3_compile.py), P4 per-packet cost (bench/p4_packet.py), P5 HTTP through the L7
+# proxy vs L3/L4 only (bench/p5_l7.py: a lab deployed with site.yml, ab, HAProxy). P2-P5
+# need root (scratch netns, bpffs, BPF_PROG_TEST_RUN), /usr/bin/python3 with bcc and
+# pyroute2, iptables and nft; without root they are skipped with a note.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -43,11 +44,12 @@ run_bench() {  # name, script
 }
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "==> P2-P4 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
+    echo "==> P2-P5 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
     exit 0
 fi
 failed=0
 run_bench "P2 datapath reconcile, 100 endpoints + 60,000-entry ipcache" bench/p2_reconcile.py || failed=1
 run_bench "P3 compile once vs configure per endpoint" bench/p3_compile.py || failed=1
 run_bench "P4 per-packet cost (BPF_PROG_TEST_RUN, iptables, nftables)" bench/p4_packet.py || failed=1
+run_bench "P5 HTTP through the L7 proxy vs L3/L4 only (lab, site.yml, ab)" bench/p5_l7.py || failed=1
 exit "$failed"

@@ -233,10 +233,20 @@ def test_next_run_restarts_the_proxy(lab):
 def test_l7_rules_removed_and_added_back_under_traffic(lab):
     """P5: after a flow went through the proxy, the host holds its TIME_WAIT
     socket; the same tuple unproxied must not be blackholed."""
-    port = 41111
-    # HTTP/1.0: the proxy closes first, so the TIME_WAIT sits in n1's namespace.
-    first = curl("client", "http://%s/public" % WEB1, extra=["-0", "--local-port", str(port)])
-    assert first[0] == 200, first
+    # HTTP/1.0: the proxy closes first, so the TIME_WAIT sits in n1's
+    # namespace (checked: a port whose TIME_WAIT ended up on the client's
+    # side could not be bound again, and would not test P5).
+    for port in range(41111, 41121):
+        first = curl("client", "http://%s/public" % WEB1, extra=["-0", "--local-port", str(port)])
+        assert first[0] == 200, first
+        tuple_text = "%s:80 %s:%d" % (WEB1, ADDRESS["client"], port)
+        host_tw = [line for line in sh("ip", "netns", "exec", "%s-h-n1" % PREFIX, "ss", "-tanH").splitlines()
+                   if "TIME-WAIT" in line and " ".join(line.split()[3:5]) == tuple_text]
+        client_busy = ":%d " % port in sh("ip", "netns", "exec", ep_netns("client"), "ss", "-tanH")
+        if host_tw and not client_busy:
+            break
+    else:
+        pytest.fail("no request left its TIME_WAIT in the host's namespace")
     l4_only = copy.deepcopy(POLICIES)
     del l4_only[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]
     lab.extra["palisade_policies"] = l4_only
