@@ -117,6 +117,18 @@ def proxy_pid(host):
         return int(f.read().split()[0])
 
 
+def proxy_worker(host):
+    """(pid of the worker answering on the stats socket, its uptime)."""
+    sock = "/var/lib/palisade/%s-%s/l7proxy/haproxy.sock" % (PREFIX, host)
+    out = subprocess.run(["ip", "netns", "exec", "%s-h-%s" % (PREFIX, host), "/usr/bin/python3", "-c",
+                          "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+                          "s.sendall(b'show info\\n');d=b''\n"
+                          "while True:\n c=s.recv(65536)\n if not c: break\n d+=c\nprint(d.decode())", sock],
+                         capture_output=True, text=True, check=True).stdout
+    info = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    return int(info["Pid"])
+
+
 def frontend_requests(host):
     """Requests the proxy's frontend has seen (its stats socket)."""
     sock = "/var/lib/palisade/%s-%s/l7proxy/haproxy.sock" % (PREFIX, host)
@@ -294,6 +306,34 @@ def test_keepalive_connection_survives_a_policy_reload(lab):
     assert int(count) > 20 and codes.strip() == "[200]", out
     assert lab.site().changed() > 0
     assert status("client", "http://%s/new" % WEB1) == 403
+
+
+def test_identity_churn_updates_maps_without_a_reload(lab):
+    """A new endpoint of an existing identity, and one with a new identity
+    that the same selectors pick: HAProxy learns both from its runtime maps;
+    its worker is not replaced."""
+    worker = proxy_worker("n1")
+    lab.hosts["n1"]["palisade_endpoints"].append(
+        {"name": "client3", "labels": {"app": "client"}, "ipv4": "10.72.1.60"})
+    lab.hosts["n2"]["palisade_endpoints"].append(
+        {"name": "client4", "labels": {"app": "client", "tier": "new"}, "ipv4": "10.72.2.60"})
+    lab.write()
+    try:
+        lab.up()
+        run = lab.site()
+        assert run.changed("n1") > 0, run
+        assert proxy_worker("n1") == worker
+        for src in ("client3", "client4"):
+            assert status(src, "http://%s/public" % WEB1) == 200
+            assert status(src, "http://%s/private" % WEB1) == 403
+        assert lab.site().changed() == 0
+    finally:
+        lab.hosts["n1"]["palisade_endpoints"].pop()
+        lab.hosts["n2"]["palisade_endpoints"].pop()
+        lab.write()
+    lab.up()
+    lab.site()
+    assert proxy_worker("n1") == worker
 
 
 def test_check_mode_and_diff_on_a_policy_change(lab):
