@@ -155,6 +155,14 @@ def lab(tmp_path_factory):
         lab.down()
 
 
+def test_check_mode_on_new_hosts_touches_nothing(lab):
+    run = lab.site("--check", "--diff")
+    assert run.changed("n1") > 0 and "+ start haproxy" in run.out, run
+    for host in ("n1", "n2"):
+        assert not os.path.exists("/var/lib/palisade/%s-%s" % (PREFIX, host))
+        assert "lookup 2004" not in sh("ip", "-n", "%s-h-%s" % (PREFIX, host), "rule", "show")
+
+
 def test_deploy_starts_the_proxy_and_second_run_changes_nothing(lab):
     first = lab.site()
     assert first.changed("n1") > 0 and first.changed("n2") > 0, first

@@ -338,7 +338,10 @@ class Reconciler(object):
     def present(self):
         config = self.service.config
         if not os.path.isfile(config):
-            raise L7ProxyError("%s does not exist: the proxy's role templates it before this module runs" % config)
+            if not self.check:
+                raise L7ProxyError("%s does not exist: the proxy's role templates it before this module runs" % config)
+            # Check mode on a new host: the template task reported the file without writing it.
+            self.warnings.append("%s is not written yet (check mode); HAProxy would be started with it" % config)
         wanted = self.wanted_maps()
         if self.map_pin is None:
             raise L7ProxyError("bpffs_dir is required with state=present")
@@ -350,7 +353,7 @@ class Reconciler(object):
 
         self.write_map_files(wanted)
         state = self.load_state()
-        digest = sha256_file(config)
+        digest = sha256_file(config) if os.path.isfile(config) else None
         master = self.service.master_pid()
         started = reloaded = False
         if master is None:
