@@ -482,8 +482,8 @@ def main(argv=None):
     res["summary"] = summarise(res["runs"])
     res["goals"] = evaluate(res["summary"])
     for name, goal in res["goals"].items():
-        log("goal %-15s %s (L7/L4 %.2f, goal %.2f, %s)" % (name, "met" if goal["met"] else "MISSED", goal["value"],
-                                                       goal["goal"], goal["case"]))
+        verdict = "met" if goal["met"] else "MISSED"
+        log("goal %-15s %s (L7/L4 %.2f, goal %.2f, %s)" % (name, verdict, goal["value"], goal["goal"], goal["case"]))
     lib.save(res, out)
     if doc:
         lib.write_section(doc, HEADING, render_doc(res, cfg, out))
