@@ -19,6 +19,7 @@ APT_LOG=${TMPDIR:-/tmp}/palisade-setup-apt.log
 # Packages the managed-host side needs (bcc and pyroute2 for the system python,
 # the lab's sshd and HAProxy, nft for the TPROXY fallback, nsenter/mountpoint).
 APT_PACKAGES=(python3-bpfcc bpfcc-tools libbpfcc python3-pyroute2 iproute2 nftables
+              python3-nftables  # the L7 redirect's TPROXY fallback (settings.l7_tproxy)
               iptables    # bench/p4_packet.py compares the datapath with an iptables chain
               openssh-server haproxy util-linux
               curl apache2-utils  # L7 tests send real HTTP requests; bench/p5_l7.py drives ab

@@ -344,6 +344,34 @@ def test_identity_churn_updates_maps_without_a_reload(lab):
     assert proxy_worker("n1") == worker
 
 
+def test_tproxy_fallback_steers_the_same_way(lab):
+    """settings.l7_tproxy: netfilter TPROXY instead of the sk_lookup program,
+    on n1 only; same verdicts, then back."""
+    netns = "%s-h-n1" % PREFIX
+    link = "/sys/fs/bpf/palisade/%s-n1/links/steer_to_proxy" % PREFIX
+    assert os.path.exists(link)
+    lab.hosts["n1"]["palisade_datapath_settings"] = {"l7_tproxy": True}
+    lab.write()
+    try:
+        run = lab.site("--diff")
+        assert "+ nft table ip palisade_l7" in run.out and "- detach sk_lookup" in run.out, run
+        assert not os.path.exists(link)
+        assert "tproxy to 127.0.0.1:15001" in sh("ip", "netns", "exec", netns, "nft", "list", "table", "ip", "palisade_l7")
+        for src, dst in (("client", WEB1), ("client2", WEB1)):
+            assert status(src, "http://%s/public" % dst) == 200
+            assert status(src, "http://%s/private" % dst) == 403
+        assert status("other", "http://%s/anything" % WEB1) == 200
+        assert lab.site().changed() == 0
+    finally:
+        del lab.hosts["n1"]["palisade_datapath_settings"]
+        lab.write()
+    run = lab.site("--diff")
+    assert "- nft table ip palisade_l7" in run.out and "+ attach sk_lookup" in run.out, run
+    assert os.path.exists(link)
+    assert status("client", "http://%s/private" % WEB1) == 403
+    assert lab.site().changed() == 0
+
+
 def test_check_mode_and_diff_on_a_policy_change(lab):
     changed = copy.deepcopy(POLICIES)
     changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})

@@ -34,7 +34,8 @@ import shutil
 import time
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import (
-    bpfsys, maps, netns_link, plan as dp_plan, programs, settings as dp_settings, state as dp_state, tc as dp_tc)
+    bpfsys, maps, netns_link, plan as dp_plan, programs, settings as dp_settings, state as dp_state, tc as dp_tc,
+    tproxy as dp_tproxy)
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import (
     DatapathError, MapFullError, missing_bpffs, missing_kernel_feature)
 
@@ -188,8 +189,10 @@ class Reconciler(object):
 
             # Attachments: tc, and the socket-steering program of the L7 redirect.
             attach, detach = self._plan_tc(tcx, links, loaded, digest)
-            steering = netns_link.Steering(self.bpffs_dir, self.settings["l7_redirect"],
+            l7, by_tproxy = self.settings["l7_redirect"], self.settings["l7_tproxy"]
+            steering = netns_link.Steering(self.bpffs_dir, l7 and not by_tproxy,
                                            loaded.prog_id(netns_link.PROGRAM) if loaded is not None else None, digest)
+            tproxy = dp_tproxy.Tproxy(l7 and by_tproxy, self.settings["l7_proxy_port"])
             stale_pins = self._stale_pins()
             stale_progs = [d for d in programs.cached_hashes(self.bpffs_dir) if d != digest]
             self.lines.extend(op.line for op in ops if op.line)
@@ -201,16 +204,21 @@ class Reconciler(object):
                 self.lines.append(steering.line)
             else:
                 steering = None
+            if tproxy.line:
+                self.lines.append(tproxy.line)
+            else:
+                tproxy = None
             for name in stale_pins:
                 self.lines.append("- map %s: unpin (earlier layout)" % name)
             for name in stale_progs:
                 self.lines.append("- program %s: unpin (earlier rendering)" % name)
 
-            changed = bool(compile_reason or missing_maps or ops or attach or detach or steering or stale_pins
-                           or stale_progs)
+            changed = bool(compile_reason or missing_maps or ops or attach or detach or steering or tproxy
+                           or stale_pins or stale_progs)
             result = {"changed": changed, "program": {"hash": digest, "compiled": False}}
             if changed and not self.check_mode:
-                self._apply(opened, ops, attach, detach, steering, loaded, digest, compile_reason, tcx, result)
+                self._apply(opened, ops, attach, detach, (steering, tproxy), loaded, digest, compile_reason, tcx,
+                            result)
                 programs.remove_stale(self.bpffs_dir, digest)
                 for name in stale_pins:
                     os.unlink(os.path.join(self.bpffs_dir, "maps", name))
@@ -292,7 +300,8 @@ class Reconciler(object):
         return attach, detach
 
     # -- changes -------------------------------------------------------------------
-    def _apply(self, opened, ops, attach, detach, steering, loaded, digest, compile_reason, tcx, result):
+    def _apply(self, opened, ops, attach, detach, redirect, loaded, digest, compile_reason, tcx, result):
+        steering, tproxy = redirect
         os.makedirs(os.path.join(self.bpffs_dir, "maps"), exist_ok=True)
         if compile_reason:
             loaded = programs.compile_and_pin(self.source, self.bpffs_dir, digest)
@@ -309,6 +318,10 @@ class Reconciler(object):
             after = [op for op in ops if dp_plan.ORDER.index(op.phase) > split]
             self._write(handles, before)
             t1 = time.time()
+            # The TPROXY rule is in place before programs mark anything, and
+            # goes only after they stopped (the sk_lookup link likewise).
+            if tproxy is not None and tproxy.kind != "remove":
+                tproxy.apply()
             for item in attach:
                 name = dp_tc.filter_name(item["program"], digest)
                 tcx.attach(item["ifindex"], item["direction"], loaded.fds[item["program"]], name)
@@ -318,6 +331,8 @@ class Reconciler(object):
             for item in detach:
                 tcx.detach(item["ifindex"], item["direction"])
                 self.attachments["detached"] += 1
+            if tproxy is not None and tproxy.kind == "remove":
+                tproxy.apply()
             t2 = time.time()
             self._write(handles, after)
             self.timings["map_writes"] = round((t1 - t0) + (time.time() - t2), 4)
@@ -364,6 +379,11 @@ class Reconciler(object):
                         self.attachments["detached"] += 1
             finally:
                 ipr.close()
+            tproxy = dp_tproxy.Tproxy(False, 0)
+            if tproxy.line:
+                self.lines.append(tproxy.line)
+                if not self.check_mode:
+                    tproxy.apply()
             pins = []
             for sub in ("links", "progs", "maps"):
                 path = os.path.join(self.bpffs_dir, sub)

@@ -40,6 +40,9 @@ SPEC = {
     # transparent listener (palisade.ebpf.l7proxy) on this port
     "l7_redirect": (False, "bool", None, None),
     "l7_proxy_port": (15001, "int", 1, 65535),
+    # steer redirected flows with an nftables TPROXY rule instead of the
+    # sk_lookup program (the netfilter fallback; needs python3-nftables)
+    "l7_tproxy": (False, "bool", None, None),
     # test only: render a program the verifier rejects
     "inject_verifier_error": (False, "bool", None, None),
 }
