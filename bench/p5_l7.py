@@ -38,7 +38,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 import p2_p4_lib as lib  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import runtime  # noqa: E402  pylint: disable=wrong-import-position
 
 HEADING = "## P5 — HTTP through the L7 proxy"
 GOALS = {"new": 0.50, "keepalive": 0.70}
@@ -159,21 +159,7 @@ class Bench(object):
 
     def req_tot(self):
         """Requests HAProxy's frontend has seen (stats socket)."""
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(5)
-        sock.connect(os.path.join(self.proxy_dir, "haproxy.sock"))
-        sock.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        sock.close()
-        lines = data.decode().splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(",")))
+        for row in runtime.show_stat(os.path.join(self.proxy_dir, "haproxy.sock")):
             if row.get("pxname") == "palisade_l7" and row.get("svname") == "FRONTEND":
                 return int(row["req_tot"] or 0)
         raise RuntimeError("no palisade_l7 frontend in HAProxy's stats")

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import runtime
 from fleetlab import Lab, playbook, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
@@ -117,32 +118,22 @@ def proxy_pid(host):
         return int(f.read().split()[0])
 
 
+def proxy_socket(host):
+    # A unix socket: reachable from here, whatever the network namespace.
+    return "/var/lib/palisade/%s-%s/l7proxy/haproxy.sock" % (PREFIX, host)
+
+
 def proxy_worker(host):
-    """(pid of the worker answering on the stats socket, its uptime)."""
-    sock = "/var/lib/palisade/%s-%s/l7proxy/haproxy.sock" % (PREFIX, host)
-    out = subprocess.run(["ip", "netns", "exec", "%s-h-%s" % (PREFIX, host), "/usr/bin/python3", "-c",
-                          "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
-                          "s.sendall(b'show info\\n');d=b''\n"
-                          "while True:\n c=s.recv(65536)\n if not c: break\n d+=c\nprint(d.decode())", sock],
-                         capture_output=True, text=True, check=True).stdout
-    info = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
-    return int(info["Pid"])
+    """Pid of the worker answering on the proxy's stats socket."""
+    return int(runtime.show_info(proxy_socket(host))["Pid"])
 
 
 def frontend_requests(host):
     """Requests the proxy's frontend has seen (its stats socket)."""
-    sock = "/var/lib/palisade/%s-%s/l7proxy/haproxy.sock" % (PREFIX, host)
-    out = subprocess.run(["ip", "netns", "exec", "%s-h-%s" % (PREFIX, host), "/usr/bin/python3", "-c",
-                          "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
-                          "s.sendall(b'show stat\\n');d=b''\n"
-                          "while True:\n c=s.recv(65536)\n if not c: break\n d+=c\nprint(d.decode())", sock],
-                         capture_output=True, text=True, check=True).stdout
-    header = out.splitlines()[0].lstrip("# ").split(",")
-    for line in out.splitlines()[1:]:
-        row = dict(zip(header, line.split(",")))
+    for row in runtime.show_stat(proxy_socket(host)):
         if row.get("pxname") == "palisade_l7" and row.get("svname") == "FRONTEND":
             return int(row["req_tot"] or 0)
-    raise AssertionError("no frontend in:\n" + out)
+    raise AssertionError("no palisade_l7 frontend in the proxy's stats")
 
 
 @pytest.fixture(scope="module")
