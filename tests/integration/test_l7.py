@@ -159,6 +159,9 @@ def test_deploy_starts_the_proxy_and_second_run_changes_nothing(lab):
     assert first.changed("n1") > 0 and first.changed("n2") > 0, first
     again = lab.site("--diff")
     assert again.changed() == 0, again
+    # The preflight checked the proxy first; the fleet was computed once.
+    assert again.out.index("l7proxy : Check the proxy's configuration") < again.out.index("endpoints : Plumb"), again
+    assert again.out.count("TASK [palisade.ebpf.fleet : Compute the fleet's desired state") == 1, again
     for host in ("n1", "n2"):
         pid = proxy_pid(host)
         assert os.path.exists("/proc/%d" % pid)
@@ -386,6 +389,9 @@ def test_check_mode_and_diff_on_a_policy_change(lab):
 
 
 def test_invalid_proxy_configuration_is_never_activated(lab):
+    """A setting HAProxy rejects stops the run before the first change on
+    any host (the preflight), in check mode too; the running proxy keeps its
+    configuration and the datapath its policy."""
     lab.extra["palisade_l7_proxy_global_extra"] = ["no-such-keyword 1"]
     changed = copy.deepcopy(POLICIES)
     changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
@@ -396,8 +402,12 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
         before = f.read()
     pid = proxy_pid("n1")
     try:
-        run = lab.site(check=False)
-        assert run.rc != 0 and "no-such-keyword" in run.out, run
+        for args in (("--check",), ()):
+            run = lab.site(*args, check=False)
+            assert run.rc != 0 and run.changed() == 0, run
+            assert "rejects the L7 proxy configuration" in run.out and "no-such-keyword" in run.out, run
+            assert "nothing was changed on any host" in run.out, run
+            assert "Plumb this host's endpoints" not in run.out, run  # stopped before the first change
         with open(cfg) as f:
             assert f.read() == before
         assert proxy_pid("n1") == pid
@@ -407,9 +417,6 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
         del lab.extra["palisade_l7_proxy_global_extra"]
         lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
         lab.write()
-    # The datapath took the new policy (its reference names the HTTP rules)
-    # before the proxy's step failed: the way back changes it again, once.
-    lab.site()
     assert lab.site().changed() == 0
 
 
