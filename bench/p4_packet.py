@@ -10,6 +10,10 @@
    flow's full verdict with a 60,000-entry ipcache and 10 / 1,000 / 100,000
    policy entries (ct_create off, so every repetition is a conntrack miss),
    an established flow (conntrack hit). Median of runs x repetitions.
+   With the L7 redirect on, the uplink's `from_network` program too: what
+   every TCP packet arriving from other hosts pays on a host that runs the
+   proxy (for another address, for an endpoint without HTTP rules, and an
+   established flow of an endpoint with them).
 2. iptables and nftables with real packets (they have no test-run harness):
    two scratch netns joined by a veth pair; a UDP sender in one, the rules
    on the other's INPUT hook; ns per packet = wall time of sending a known
@@ -37,6 +41,7 @@ FULL = {"ipcache": 60000, "policy_sizes": [10, 1000, 100000], "repeat": 1000000,
 QUICK = {"ipcache": 1000, "policy_sizes": [10, 1000], "repeat": 10000, "runs": 3,
          "fw_rules": [10, 200], "fw_packets": 3000, "fw_packets_slow": 1000, "fw_rounds": 2}
 SENDER_IP, RECEIVER_IP = "10.99.0.1", "10.99.0.2"
+UPLINK_CASES = ("elsewhere", "l4_endpoint", "l7_established")
 
 
 # --- host half: BPF_PROG_TEST_RUN --------------------------------------------------
@@ -55,8 +60,8 @@ def host_testrun(job):
     probe = lib.tcp_packet(peer_ip, ep_ip, 40000, 80)
     res = {}
 
-    def measure(fd):
-        runs, retval = test_run(fd, probe, ep_if, cfg["repeat"], cfg["runs"])
+    def measure(fd, packet=probe):
+        runs, retval = test_run(fd, packet, ep_if, cfg["repeat"], cfg["runs"])
         return {"median_ns": lib.median(runs), "min_ns": min(runs), "runs_ns": runs}, retval
 
     floor = BPF(text="int f(struct __sk_buff *skb) { return -1; }")
@@ -67,7 +72,7 @@ def host_testrun(job):
             text = handle.read()
         directory = job["bpffs"] + "/" + kind
         loaded = programs.compile_and_pin(text, directory, programs.source_hash(text))
-        settings_ = settings.normalise({"ct_create": kind != "newflow"})
+        settings_ = settings.normalise(job["settings"][kind])
 
         def handle(name):
             spec = maps.MAPS_BY_NAME[name]
@@ -79,7 +84,7 @@ def host_testrun(job):
         res.setdefault("ipcache_entries", {})[kind] = len(host.items())
         return loaded, handle
 
-    def configure(handle, size):
+    def configure(handle, size, flags=maps.EP_F_ENFORCE_INGRESS):
         pol = handle("policy")
         for key in list(pol.items()):
             pol.delete(maps.PolicyKey.from_buffer_copy(key))
@@ -94,7 +99,7 @@ def host_testrun(job):
                            maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=maps.LEVEL_EXACT))
                 written += 1
             ident += 1
-        ep = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=maps.EP_F_ENFORCE_INGRESS)
+        ep = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=flags)
         ep.levels[0] = 1 << maps.LEVEL_EXACT
         handle("endpoints").update(maps.EndpointKey(ifindex=ep_if), ep)
         return len(pol.items())
@@ -113,6 +118,25 @@ def host_testrun(job):
     configure(handle, 10)
     test_run(loaded.fds["to_endpoint"], probe, ep_if, 1, 1)  # creates the conntrack entry
     res["established"], retval = measure(loaded.fds["to_endpoint"])
+    assert retval == 0xFFFFFFFF, retval
+    loaded.close()
+
+    # The uplink (L7 hosts only). The ipcache tells from_network which
+    # addresses are this host's endpoints (local_ifindex).
+    loaded, handle = prepared("uplink")
+    uplink = loaded.fds["from_network"]
+    handle("ipcache_host").update(maps.IPCacheHostKey(addr=maps.ip_to_u32(ep_ip)),
+                                  maps.IPCacheValue(identity=99, local_ifindex=ep_if))
+    res["uplink"] = {}
+    res["uplink"]["elsewhere"], retval = measure(uplink, lib.tcp_packet(peer_ip, "10.60.0.9", 40000, 80))
+    assert retval == 0xFFFFFFFF, retval
+    configure(handle, 10)
+    res["uplink"]["l4_endpoint"], retval = measure(uplink)
+    assert retval == 0xFFFFFFFF, retval
+    configure(handle, 10, maps.EP_F_ENFORCE_INGRESS | maps.EP_F_L7_INGRESS)
+    dummy, retval = test_run(loaded.fds["to_endpoint"], probe, ep_if, 1, 1)  # the flow's conntrack entry
+    assert retval == 0xFFFFFFFF, retval
+    res["uplink"]["l7_established"], retval = measure(uplink, lib.tcp_packet(peer_ip, ep_ip, 40000, 80, flags=0x10))
     assert retval == 0xFFFFFFFF, retval
     loaded.close()
     return res
@@ -309,6 +333,18 @@ def render_doc(res, cfg, out):
         lines.append("| new flow, %s policy entries | %d (%d) | %d |" % row)
     e = b["established"]
     lines.append("| established flow (conntrack hit) | %d (%d) | %d |" % (e["median_ns"], e["min_ns"], e["median_ns"] - floor))
+    what = {"elsewhere": "a TCP packet for another address (routed on, or the host's own)",
+            "l4_endpoint": "a TCP packet for a local endpoint without HTTP rules",
+            "l7_established": "an established flow (ACK) of a local endpoint with HTTP rules (conntrack hit)"}
+    lines += ["", "### The uplink on hosts that run the L7 proxy", "",
+              "`from_network` runs on the host's uplinks only when one of its endpoints needs the proxy (docs/l7.md): "
+              "it decides the ingress redirect of traffic from other hosts before routing. What it adds to every TCP "
+              "packet arriving there (same rendering options otherwise, the same %s-entry ipcache):"
+              % "{:,}".format(cfg["ipcache"]), "",
+              "| case | ns per packet | minus floor |", "|---|---|---|"]
+    for case in UPLINK_CASES:
+        u = b["uplink"][case]
+        lines.append("| %s | %d (%d) | %d |" % (what[case], u["median_ns"], u["min_ns"], u["median_ns"] - floor))
     lines += ["", "### Side by side with iptables and nftables (real packets)", "",
               "Two scratch network namespaces joined by a veth pair; a Python UDP sender (one `send()` per packet, "
               "connected socket) in one, the rules on the other's INPUT hook (iptables: `%s`; nftables: `%s`). "
@@ -361,16 +397,19 @@ def main(argv=None):
 
     with lib.Scratch("palbench-p4") as scratch:
         sources = {}
-        for kind, settings in (("newflow", {"ct_create": False}), ("est", {})):
-            sources[kind] = scratch.write(kind + ".c", lib.render(settings, scratch.bpffs + "/" + kind))
+        settings = {"newflow": {"ct_create": False}, "est": {}, "uplink": {"l7_redirect": True}}
+        for kind in sorted(settings):
+            sources[kind] = scratch.write(kind + ".c", lib.render(settings[kind], scratch.bpffs + "/" + kind))
         scratch.ip_batch(scratch.netns, ["link add lxb0 type veth peer name lxp0", "link set lxb0 up", "link set lxp0 up"])
         t0 = time.time()
         res["bpf"] = scratch.host(os.path.abspath(__file__), {"mode": "testrun", "cfg": cfg, "sources": sources,
-                                                              "bpffs": scratch.bpffs})
+                                                              "settings": settings, "bpffs": scratch.bpffs})
         log("BPF_PROG_TEST_RUN (%.0f s): floor %d ns; new flow %s; established %d ns" % (
             time.time() - t0, res["bpf"]["floor"]["median_ns"],
             ", ".join("%s: %d ns" % (s, res["bpf"]["new_flow"][str(s)]["median_ns"]) for s in cfg["policy_sizes"]),
             res["bpf"]["established"]["median_ns"]))
+        log("uplink from_network (L7 hosts): %s" % ", ".join(
+            "%s %d ns" % (case, res["bpf"]["uplink"][case]["median_ns"]) for case in UPLINK_CASES))
         res["fw"] = fw_measure(scratch, cfg, log)
     res["goals"] = evaluate(res, cfg)
     for name, goal in res["goals"].items():

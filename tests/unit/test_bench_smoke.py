@@ -165,6 +165,10 @@ def test_p4_packet_quick(tmp_path):
     assert res["bpf"]["floor"]["median_ns"] > 0
     assert all(v["median_ns"] > 0 for v in res["bpf"]["new_flow"].values())
     assert set(res["goals"]) == {"new_flow_ns", "ratio", "established_ns", "vs_chain", "vs_set"}
+    # The uplink's from_network: each case ran and passed the packet (asserted in the bench).
+    assert set(res["bpf"]["uplink"]) == {"elsewhere", "l4_endpoint", "l7_established"}
+    assert all(v["median_ns"] > 0 for v in res["bpf"]["uplink"].values())
+    assert "### The uplink on hosts that run the L7 proxy" in text
     for kind in ("iptables", "nftables"):
         assert set(res["fw"][kind]) == {str(n) for n in res["config"]["fw_rules"]}
     assert "## P4 — per-packet cost" in text and text.index("## P1") < text.index("## P4")
