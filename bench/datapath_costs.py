@@ -101,48 +101,21 @@ def report(r):
 
 # --- host half (/usr/bin/python3, bcc) ------------------------------------------------------
 def measure(tmp, bpffs):
-    import ctypes as ct
-    import socket
-    import struct
     import time
 
-    from bcc import BPF, libbcc
+    from bcc import BPF
     from pyroute2 import IPRoute
 
+    import p2_p4_lib as lib  # the shared BPF_PROG_TEST_RUN harness and packets
     from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import bpfsys, maps, programs, reconcile, settings
 
-    lib = libbcc.lib
+    harness = lib.TestRun()
 
-    class Opts(ct.Structure):
-        _fields_ = [("sz", ct.c_size_t), ("data_in", ct.c_void_p), ("data_out", ct.c_void_p),
-                    ("data_size_in", ct.c_uint32), ("data_size_out", ct.c_uint32), ("ctx_in", ct.c_void_p),
-                    ("ctx_out", ct.c_void_p), ("ctx_size_in", ct.c_uint32), ("ctx_size_out", ct.c_uint32),
-                    ("retval", ct.c_uint32), ("repeat", ct.c_int), ("duration", ct.c_uint32), ("flags", ct.c_uint32),
-                    ("cpu", ct.c_uint32), ("batch_size", ct.c_uint32)]
+    def test_run(fd, packet_bytes, ifindex, runs=5):
+        durations, retval = harness(fd, packet_bytes, ifindex, REPEAT, runs)
+        return sorted(durations)[len(durations) // 2], retval
 
-    lib.bpf_prog_test_run_opts.argtypes = [ct.c_int, ct.POINTER(Opts)]
-    # struct __sk_buff up to ifindex (offset 40); the kernel takes a prefix.
-    ctx_size = 44
-
-    def test_run(fd, packet, ifindex, runs=5):
-        data = ct.create_string_buffer(packet, len(packet))
-        ctx = ct.create_string_buffer(ctx_size)
-        struct.pack_into("=I", ctx, 40, ifindex)
-        out = []
-        for dummy in range(runs):
-            o = Opts(sz=ct.sizeof(Opts), data_in=ct.cast(data, ct.c_void_p), data_size_in=len(packet),
-                     ctx_in=ct.cast(ctx, ct.c_void_p), ctx_size_in=ctx_size, repeat=REPEAT)
-            ret = lib.bpf_prog_test_run_opts(fd, ct.byref(o))
-            if ret != 0:
-                raise RuntimeError("test run failed: %d" % ret)
-            out.append(o.duration)
-        return sorted(out)[len(out) // 2], o.retval
-
-    def packet(src, dst, sport, dport, flags=0x02):
-        eth = b"\x0e" * 6 + b"\x0a" * 6 + b"\x08\x00"
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
-        tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0)
-        return eth + ip + tcp
+    packet = lib.tcp_packet
 
     def read(name):
         with open(os.path.join(tmp, name + ".c")) as f:
