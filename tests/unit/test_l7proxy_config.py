@@ -323,6 +323,36 @@ def test_rendered_config_without_rulesets_passes_haproxy_check(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze"
+
+
+@needs_haproxy
+@pytest.mark.skipif(not os.path.exists(SYSTEMD_ANALYZE), reason="systemd-analyze is not installed (package systemd)")
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    """The unit used on hosts that run systemd (this machine does not): the
+    real systemd-analyze finds no error and no ignored line in it, and the
+    commands it runs check and start the configuration the role writes."""
+    render(tmp_path, config.proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER]))))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/l7proxy/templates")),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
+    values = role_vars(tmp_path, {}, ansible_managed="Managed by palisade.ebpf")
+    unit = tmp_path / "palisade-l7proxy.service"
+    unit.write_text(env.get_template("palisade-l7proxy.service.j2").render(**values))
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0 and str(unit) not in result.stderr, result.stderr + unit.read_text()
+    text = unit.read_text()
+    config_path = str(tmp_path / "haproxy.cfg")
+    assert "ExecStartPre=%s -c -q -f %s" % (HAPROXY, config_path) in text
+    assert "ExecStart=%s -Ws -f %s" % (HAPROXY, config_path) in text
+    assert "ExecReload=/bin/kill -USR2 $MAINPID" in text and "Restart=always" in text
+
+    unit.write_text(text.replace("Restart=always", "Restart=always\nRestartSecs=1"))
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert "RestartSecs" in result.stderr  # the check above can fail
+
+
 # --- a live HAProxy answers as policy_trace says -----------------------------------------
 
 CLIENT = {"default/tiefighter": "127.0.0.2", "default/xwing": "127.0.0.4"}
