@@ -420,6 +420,24 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
     assert lab.site().changed() == 0
 
 
+def test_missing_haproxy_stops_the_run_before_any_change(lab):
+    lab.extra["palisade_l7_haproxy"] = "/nonexistent/haproxy"
+    changed = copy.deepcopy(POLICIES)
+    changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
+    lab.extra["palisade_policies"] = changed
+    lab.write()
+    try:
+        run = lab.site(check=False)
+        assert run.rc != 0 and run.changed() == 0, run
+        assert "HAProxy is not installed at /nonexistent/haproxy" in run.out, run
+        assert "nothing was changed on any host" in run.out, run
+        assert status("client", "http://%s/other" % WEB1) == 403
+    finally:
+        del lab.extra["palisade_l7_haproxy"]
+        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
+        lab.write()
+
+
 def test_invalid_regex_is_one_line_and_changes_nothing(lab):
     broken = copy.deepcopy(POLICIES)
     broken[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"path": "/((a"})
