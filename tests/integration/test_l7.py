@@ -438,6 +438,28 @@ def test_missing_haproxy_stops_the_run_before_any_change(lab):
         lab.write()
 
 
+def test_unreachable_host_does_not_stop_the_others(lab):
+    """The preflight stops everyone for a bad setting, not for a host that is
+    down: the reachable hosts converge, as anywhere else in an Ansible play."""
+    lab.hosts["n2"]["ansible_netns"] = "%s-no-such-host" % PREFIX
+    changed = copy.deepcopy(POLICIES)
+    changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
+    lab.extra["palisade_policies"] = changed
+    lab.write()
+    try:
+        run = lab.site(check=False)
+        assert run.recap["n2"]["unreachable"] == 1 and run.recap["n1"]["failed"] == 0, run
+        assert run.changed("n1") > 0, run
+        assert status("client", "http://%s/other" % WEB1) == 200
+    finally:
+        del lab.hosts["n2"]["ansible_netns"]
+        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
+        lab.write()
+    assert lab.site().changed("n1") > 0
+    assert status("client", "http://%s/other" % WEB1) == 403
+    assert lab.site().changed() == 0
+
+
 def test_invalid_regex_is_one_line_and_changes_nothing(lab):
     broken = copy.deepcopy(POLICIES)
     broken[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"path": "/((a"})
