@@ -8,6 +8,7 @@ back under traffic (the spike's pitfall P5), idempotence and bad input.
 The tests run in file order and build on each other's state.
 """
 
+import contextlib
 import copy
 import os
 import re
@@ -371,20 +372,39 @@ def test_tproxy_fallback_steers_the_same_way(lab):
     assert lab.site().changed() == 0
 
 
-def test_check_mode_and_diff_on_a_policy_change(lab):
+def allowing_get_other():
+    """POLICIES with one more HTTP rule on web's ingress: GET /other."""
     changed = copy.deepcopy(POLICIES)
     changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
-    lab.extra["palisade_policies"] = changed
+    return changed
+
+
+@contextlib.contextmanager
+def inventory_changed(lab, host_vars=None, **extra):
+    """The lab's inventory with ``extra`` group vars and ``host_vars``
+    ({host: vars}) for the block; the original written back after it."""
+    saved_extra, saved_hosts = copy.deepcopy(lab.extra), copy.deepcopy(lab.hosts)
+    lab.extra.update(extra)
+    for host, values in (host_vars or {}).items():
+        lab.hosts[host].update(values)
     lab.write()
     try:
+        yield
+    finally:
+        lab.extra.clear()
+        lab.extra.update(saved_extra)
+        lab.hosts.clear()
+        lab.hosts.update(saved_hosts)
+        lab.write()
+
+
+def test_check_mode_and_diff_on_a_policy_change(lab):
+    with inventory_changed(lab, palisade_policies=allowing_get_other()):
         run = lab.site("--check", "--diff")
         assert run.changed() > 0, run
         assert "/other" in run.out, run.out[-4000:]
         # Nothing changed on the hosts.
         assert status("client", "http://%s/other" % WEB1) == 403
-    finally:
-        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
-        lab.write()
     assert lab.site().changed() == 0
 
 
@@ -392,16 +412,12 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
     """A setting HAProxy rejects stops the run before the first change on
     any host (the preflight), in check mode too; the running proxy keeps its
     configuration and the datapath its policy."""
-    lab.extra["palisade_l7_proxy_global_extra"] = ["no-such-keyword 1"]
-    changed = copy.deepcopy(POLICIES)
-    changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
-    lab.extra["palisade_policies"] = changed
-    lab.write()
     cfg = "/var/lib/palisade/%s-n1/l7proxy/haproxy.cfg" % PREFIX
     with open(cfg) as f:
         before = f.read()
     pid = proxy_pid("n1")
-    try:
+    with inventory_changed(lab, palisade_l7_proxy_global_extra=["no-such-keyword 1"],
+                           palisade_policies=allowing_get_other()):
         for args in (("--check",), ()):
             run = lab.site(*args, check=False)
             assert run.rc != 0 and run.changed() == 0, run
@@ -413,48 +429,27 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
         assert proxy_pid("n1") == pid
         assert status("client", "http://%s/public" % WEB1) == 200
         assert status("client", "http://%s/other" % WEB1) == 403
-    finally:
-        del lab.extra["palisade_l7_proxy_global_extra"]
-        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
-        lab.write()
     assert lab.site().changed() == 0
 
 
 def test_missing_haproxy_stops_the_run_before_any_change(lab):
-    lab.extra["palisade_l7_haproxy"] = "/nonexistent/haproxy"
-    changed = copy.deepcopy(POLICIES)
-    changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
-    lab.extra["palisade_policies"] = changed
-    lab.write()
-    try:
+    with inventory_changed(lab, palisade_l7_haproxy="/nonexistent/haproxy", palisade_policies=allowing_get_other()):
         run = lab.site(check=False)
         assert run.rc != 0 and run.changed() == 0, run
         assert "HAProxy is not installed at /nonexistent/haproxy" in run.out, run
         assert "nothing was changed on any host" in run.out, run
         assert status("client", "http://%s/other" % WEB1) == 403
-    finally:
-        del lab.extra["palisade_l7_haproxy"]
-        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
-        lab.write()
 
 
 def test_unreachable_host_does_not_stop_the_others(lab):
     """The preflight stops everyone for a bad setting, not for a host that is
     down: the reachable hosts converge, as anywhere else in an Ansible play."""
-    lab.hosts["n2"]["ansible_netns"] = "%s-no-such-host" % PREFIX
-    changed = copy.deepcopy(POLICIES)
-    changed[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"method": "GET", "path": "/other"})
-    lab.extra["palisade_policies"] = changed
-    lab.write()
-    try:
+    with inventory_changed(lab, host_vars={"n2": {"ansible_netns": "%s-no-such-host" % PREFIX}},
+                           palisade_policies=allowing_get_other()):
         run = lab.site(check=False)
         assert run.recap["n2"]["unreachable"] == 1 and run.recap["n1"]["failed"] == 0, run
         assert run.changed("n1") > 0, run
         assert status("client", "http://%s/other" % WEB1) == 200
-    finally:
-        del lab.hosts["n2"]["ansible_netns"]
-        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
-        lab.write()
     assert lab.site().changed("n1") > 0
     assert status("client", "http://%s/other" % WEB1) == 403
     assert lab.site().changed() == 0
@@ -463,13 +458,8 @@ def test_unreachable_host_does_not_stop_the_others(lab):
 def test_invalid_regex_is_one_line_and_changes_nothing(lab):
     broken = copy.deepcopy(POLICIES)
     broken[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"path": "/((a"})
-    lab.extra["palisade_policies"] = broken
-    lab.write()
-    try:
+    with inventory_changed(lab, palisade_policies=broken):
         run = lab.site(check=False)
         assert run.rc != 0
         assert "rules.http[5].path" in run.out and "not a valid regular expression" in run.out, run
         assert run.changed() == 0
-    finally:
-        lab.extra["palisade_policies"] = copy.deepcopy(POLICIES)
-        lab.write()
