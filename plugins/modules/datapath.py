@@ -201,6 +201,7 @@ from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import reco
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError, VerifierError
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.settings import SettingsError
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError, unpack_ipcache
+from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
 
 try:
     from pyroute2 import IPRoute
@@ -269,11 +270,7 @@ def main():
         module.fail_json(msg=str(exc), verifier_log=exc.details or "")
     except DatapathError as exc:
         module.fail_json(msg=str(exc), details=exc.details or "")
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if module._diff and result["lines"]:
-        result["diff"] = {"prepared": "\n".join(result["lines"]) + "\n"}
-    module.exit_json(**result)
+    exit_reconciled(module, result)
 
 
 if __name__ == "__main__":

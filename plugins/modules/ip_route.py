@@ -213,6 +213,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
 from ansible_collections.palisade.ebpf.plugins.module_utils.naming import ROUTE_PROTOCOL
 from ansible_collections.palisade.ebpf.plugins.module_utils.routing import (
     HAS_PYROUTE2,
@@ -269,9 +270,7 @@ def main():
             )
     except RoutingError as exc:
         module.fail_json(msg=str(exc))
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    module.exit_json(**result)
+    exit_reconciled(module, result)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError
 from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import process
+from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
 
 
 def main():
@@ -180,11 +181,7 @@ def main():
         result = process.run(module.params, module.check_mode)
     except DatapathError as exc:
         module.fail_json(msg=str(exc), details=exc.details or "")
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if module._diff and result["lines"]:
-        result["diff"] = {"prepared": "\n".join(result["lines"]) + "\n"}
-    module.exit_json(**result)
+    exit_reconciled(module, result)
 
 
 if __name__ == "__main__":
