@@ -47,6 +47,40 @@ def env():
     return e
 
 
+TARGET_PYTHON = "/usr/bin/python3"   # the modules' interpreter on a host: it has bcc and pyroute2
+
+
+def target_has(module):
+    """Whether the target interpreter can import ``module``."""
+    try:
+        return subprocess.run([TARGET_PYTHON, "-c", "import %s" % module], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def run_module(netns_path, module, args, check=False, diff=False, interpreter=TARGET_PYTHON, extra_env=None):
+    """palisade.ebpf.<module> run ad hoc inside the network namespace at
+    ``netns_path`` -> (rc, result, output). ``result`` is the module's result
+    as the default callback prints it; that callback drops 'failed', which is
+    put back from the FAILED! status."""
+    cmd = ["nsenter", "--net=" + netns_path, os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=" + interpreter, "-m", "palisade.ebpf." + module, "-a", json.dumps(args)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    run_env = env()
+    run_env.update(ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+                   ANSIBLE_DEPRECATION_WARNINGS="0", **(extra_env or {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd="/", check=False)
+    output = proc.stdout + proc.stderr
+    match = re.search(r"^localhost \| (SUCCESS|CHANGED|FAILED!) => ", output, re.M)
+    assert match, "no result in ansible output (rc=%d):\n%s" % (proc.returncode, output)
+    result = json.JSONDecoder().raw_decode(output[match.end():])[0]
+    result["failed"] = match.group(1) == "FAILED!"
+    return proc.returncode, result, output
+
+
 def playbook(name, inventory, *args, check=True):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(REPO, "playbooks", name)] + list(args)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=900, check=False)

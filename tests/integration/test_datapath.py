@@ -31,11 +31,11 @@ import time
 import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import maps, state as dp_state
+from fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
 COLLECTIONS = os.path.join(ROOT, "collections")
-TARGET_PYTHON = "/usr/bin/python3"
 PID = os.getpid()
 PREFIX = "paltest-dp-%d" % PID
 BPFFS_DIR = "/sys/fs/bpf/%s" % PREFIX
@@ -47,19 +47,12 @@ IFNAME = {"e1": "lxc1", "e2": "lxc2", "e3": "lxc3"}
 TCP, UDP, ICMP = 6, 17, 1
 
 
-def _target_has(module):
-    try:
-        return subprocess.run([TARGET_PYTHON, "-c", "import %s" % module], capture_output=True, check=False).returncode == 0
-    except OSError:
-        return False
-
-
 pytestmark = [
     pytest.mark.bcc,
     pytest.mark.skipif(not os.path.exists(ANSIBLE), reason="%s missing (make setup)" % ANSIBLE),
     pytest.mark.skipif(not (shutil.which("nsenter") and shutil.which("ip") and shutil.which("tc")), reason="needs nsenter, ip, tc"),
     pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool (make setup)"),
-    pytest.mark.skipif(not (_target_has("bcc") and _target_has("pyroute2")), reason="%s lacks bcc or pyroute2" % TARGET_PYTHON),
+    pytest.mark.skipif(not (target_has("bcc") and target_has("pyroute2")), reason="%s lacks bcc or pyroute2" % TARGET_PYTHON),
     pytest.mark.skipif(not os.path.ismount("/sys/fs/bpf"), reason="bpffs is not mounted at /sys/fs/bpf"),
 ]
 
@@ -237,22 +230,8 @@ class Lab(object):
     # -- running things -------------------------------------------------------------
     def run(self, module, args, check=False, diff=False, interpreter=TARGET_PYTHON, env=None):
         """palisade.ebpf.<module> inside the host namespace -> (rc, result, output)."""
-        cmd = ["nsenter", "--net=/run/netns/" + self.host, ANSIBLE, "localhost", "-i", "localhost,", "-c", "local",
-               "-e", "ansible_python_interpreter=" + interpreter, "-m", "palisade.ebpf." + module, "-a", json.dumps(args)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="default",
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), **(env or {}))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", check=False)
-        output = proc.stdout + proc.stderr
-        match = re.search(r"^localhost \| (SUCCESS|CHANGED|FAILED!) => ", output, re.M)
-        assert match, "no result in ansible output (rc=%d):\n%s" % (proc.returncode, output)
-        result, _end = json.JSONDecoder().raw_decode(output[match.end():])
-        result["failed"] = match.group(1) == "FAILED!"
-        return proc.returncode, result, output
+        return run_module("/run/netns/" + self.host, module, args, check=check, diff=diff, interpreter=interpreter,
+                          extra_env=env)
 
     def apply(self, args, **kwargs):
         rc, result, output = self.run("datapath", args, **kwargs)

@@ -21,33 +21,25 @@ __metaclass__ = type
 import itertools
 import json
 import os
-import re
 import shutil
 import subprocess
 
 import pytest
 
+from fleetlab import TARGET_PYTHON, run_module, target_has
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
-COLLECTIONS = os.path.join(ROOT, "collections")
-TARGET_PYTHON = "/usr/bin/python3"
 PROTO = 201
 RT_PROTO_STATIC = 4
 
 _counter = itertools.count()
 
 
-def _target_has_pyroute2():
-    try:
-        return subprocess.run([TARGET_PYTHON, "-c", "import pyroute2"], capture_output=True, check=False).returncode == 0
-    except OSError:
-        return False
-
-
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(ANSIBLE), reason="%s missing (make setup)" % ANSIBLE),
     pytest.mark.skipif(shutil.which("nsenter") is None or shutil.which("ip") is None, reason="needs nsenter and iproute2"),
-    pytest.mark.skipif(not _target_has_pyroute2(), reason="%s cannot import pyroute2 (apt install python3-pyroute2)" % TARGET_PYTHON),
+    pytest.mark.skipif(not target_has("pyroute2"), reason="%s cannot import pyroute2 (apt install python3-pyroute2)" % TARGET_PYTHON),
 ]
 
 
@@ -101,28 +93,9 @@ class Netns(object):
         return [r for r in rules if proto is None or r["proto"] == proto]
 
     def run(self, module, args, check=False, diff=False):
-        """Run palisade.ebpf.<module> with ansible ad-hoc inside the namespace -> (rc, result, output).
-
-        ``result`` is the module's result as the default callback prints it
-        (that callback drops 'failed'; it is put back from the FAILED! status).
-        """
+        """Run palisade.ebpf.<module> with ansible ad-hoc inside the namespace -> (rc, result, output)."""
         assert os.path.exists(self.path), "namespace %s is gone; refusing to run outside it" % self.name
-        cmd = ["nsenter", "--net=" + self.path, ANSIBLE, "localhost", "-i", "localhost,", "-c", "local",
-               "-e", "ansible_python_interpreter=" + TARGET_PYTHON, "-m", "palisade.ebpf." + module, "-a", json.dumps(args)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="default",
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", check=False)
-        output = proc.stdout + proc.stderr
-        match = re.search(r"^localhost \| (SUCCESS|CHANGED|FAILED!) => ", output, re.M)
-        assert match, "no result in ansible output (rc=%d):\n%s" % (proc.returncode, output)
-        result, dummy = json.JSONDecoder().raw_decode(output[match.end():])
-        result["failed"] = match.group(1) == "FAILED!"
-        return proc.returncode, result, output
+        return run_module(self.path, module, args, check=check, diff=diff)
 
 
 _READER = r"""

@@ -34,23 +34,15 @@ import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import maps as dp_maps
 from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import pack_ipcache
+from fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "collections")
-ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
-TARGET_PYTHON = "/usr/bin/python3"
 HAPROXY = "/usr/sbin/haproxy"
 NETNS = "palmod-l7"
 BPF_PARENT = "/sys/fs/bpf/palisade"
 BPFFS_DIR = os.path.join(BPF_PARENT, NETNS)
 PORT = 15031
-
-
-def _target_has(module):
-    try:
-        return subprocess.run([TARGET_PYTHON, "-c", "import %s" % module], capture_output=True, check=False).returncode == 0
-    except OSError:
-        return False
 
 
 pytestmark = [
@@ -59,7 +51,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(HAPROXY), reason="needs %s (apt-get install haproxy)" % HAPROXY),
     pytest.mark.skipif(not (shutil.which("nsenter") and shutil.which("ip") and shutil.which("ss")), reason="needs nsenter, ip, ss"),
     pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool"),
-    pytest.mark.skipif(not _target_has("bcc"), reason="%s lacks bcc" % TARGET_PYTHON),
+    pytest.mark.skipif(not target_has("bcc"), reason="%s lacks bcc" % TARGET_PYTHON),
     pytest.mark.skipif(not os.path.ismount("/sys/fs/bpf"), reason="bpffs is not mounted at /sys/fs/bpf"),
     pytest.mark.skipif("proxy_sockets" not in dp_maps.MAPS_BY_NAME, reason="maps.py has no proxy_sockets map yet"),
 ]
@@ -245,21 +237,8 @@ class Proxy(object):
         return result
 
     def run_ansible(self, check=False, diff=False, **kwargs):
-        cmd = in_netns(ANSIBLE, "localhost", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + TARGET_PYTHON,
-                       "-m", "palisade.ebpf.l7proxy", "-a", json.dumps(self.params(**kwargs)))
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="default",
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", check=False)
-        output = proc.stdout + proc.stderr
-        match = re.search(r"^localhost \| (SUCCESS|CHANGED|FAILED!) => ", output, re.M)
-        assert match, "no result in ansible output (rc=%d):\n%s" % (proc.returncode, output)
-        result = json.JSONDecoder().raw_decode(output[match.end():])[0]
-        assert match.group(1) != "FAILED!", output
+        rc, result, output = run_module("/run/netns/" + NETNS, "l7proxy", self.params(**kwargs), check=check, diff=diff)
+        assert rc == 0 and not result["failed"], output
         return result, output
 
     # -- observing -------------------------------------------------------------------------
