@@ -202,6 +202,14 @@ def save(results, out):
         handle.write("\n")
 
 
+def publish(results, out, doc, heading, render):
+    """The end of every benchmark: the raw figures to ``out``; with a doc,
+    its section rewritten from ``render(results)``."""
+    save(results, out)
+    if doc:
+        write_section(doc, heading, render(results))
+
+
 def write_section(path, heading, section):
     """Replace the section starting with ``heading`` ('## P<n> — ...', up to
     the next '## ') or insert it after the last of the sections P1..P<n-1>

@@ -329,9 +329,7 @@ def main(argv=None):
     }
     for name, goal in res["goals"].items():
         print("goal %-12s %s" % (name, "met" if goal["met"] else "MISSED"))
-    lib.save(res, out)
-    if doc:
-        lib.write_section(doc, HEADING, render_doc(res, cfg, out))
+    lib.publish(res, out, doc, HEADING, lambda results: render_doc(results, cfg, out))
     return 0
 
 

@@ -170,9 +170,7 @@ def main(argv=None):
     print("per endpoint (batch of %d) %.2f ms; endpoint %d alone %.2f ms (whole run %.0f ms); goal <= %.0f ms: %s" % (
         cfg["endpoints"], s["per_endpoint_ms"]["median"], cfg["endpoints"] + 1, s["add_one_work_ms"]["median"],
         s["add_one_total_ms"]["median"], GOAL_MS, "met" if worst <= GOAL_MS else "MISSED"))
-    lib.save(res, out)
-    if doc:
-        lib.write_section(doc, HEADING, render_doc(res, cfg, out))
+    lib.publish(res, out, doc, HEADING, lambda results: render_doc(results, cfg, out))
     return 0
 
 

@@ -414,9 +414,7 @@ def main(argv=None):
     res["goals"] = evaluate(res, cfg)
     for name, goal in res["goals"].items():
         log("goal %-15s %s (value %s, goal %s)" % (name, "met" if goal["met"] else "MISSED", goal["value"], goal["goal"]))
-    lib.save(res, out)
-    if doc:
-        lib.write_section(doc, HEADING, render_doc(res, cfg, out))
+    lib.publish(res, out, doc, HEADING, lambda results: render_doc(results, cfg, out))
     return 0
 
 

@@ -470,9 +470,7 @@ def main(argv=None):
     for name, goal in res["goals"].items():
         verdict = "met" if goal["met"] else "MISSED"
         log("goal %-15s %s (L7/L4 %.2f, goal %.2f, %s)" % (name, verdict, goal["value"], goal["goal"], goal["case"]))
-    lib.save(res, out)
-    if doc:
-        lib.write_section(doc, HEADING, render_doc(res, cfg, out))
+    lib.publish(res, out, doc, HEADING, lambda results: render_doc(results, cfg, out))
     return 0
 
 
