@@ -24,6 +24,7 @@ APT_PACKAGES=(python3-bpfcc bpfcc-tools libbpfcc python3-pyroute2 iproute2 nftab
               openssh-server haproxy util-linux
               curl apache2-utils  # L7 tests send real HTTP requests; bench/p5_l7.py drives ab
               bpftool     # datapath integration tests inspect and edit pinned maps with it
+              systemd     # systemd-analyze verifies the l7proxy role's unit (installed, never started here)
               shellcheck)  # so ansible-test sanity checks our shell scripts too
 
 # The venv is built from the machine's python3; never from the venv itself

@@ -327,7 +327,7 @@ SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze"
 
 
 @needs_haproxy
-@pytest.mark.skipif(not os.path.exists(SYSTEMD_ANALYZE), reason="systemd-analyze is not installed (package systemd)")
+@pytest.mark.skipif(not os.path.exists(SYSTEMD_ANALYZE), reason="systemd-analyze is not installed (package systemd; make setup installs it)")
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     """The unit used on hosts that run systemd (this machine does not): the
     real systemd-analyze finds no error and no ignored line in it, and the
