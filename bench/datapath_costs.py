@@ -42,7 +42,7 @@ REPEAT = 1000000
 
 # --- controller half ---------------------------------------------------------------
 def controller(argv):
-    from ansible_collections.palisade.ebpf.plugins.plugin_utils import datapath_render  # noqa: E402
+    from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import datapath as datapath_render  # noqa: E402
 
     tag = "palbench-dp-%d" % os.getpid()
     tmp = tempfile.mkdtemp(prefix=tag + "-")
@@ -107,7 +107,7 @@ def measure(tmp, bpffs):
     from pyroute2 import IPRoute
 
     import p2_p4_lib as lib  # the shared BPF_PROG_TEST_RUN harness and packets
-    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import bpfsys, maps, programs, reconcile, settings
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps, programs, reconcile, settings
 
     harness = lib.TestRun()
 

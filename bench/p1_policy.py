@@ -98,8 +98,8 @@ def _modules():
     """model, parse, engine, persist: imported by workers only (and before
     any timer starts), never by the orchestrator."""
     # pylint: disable=import-outside-toplevel
-    from ansible_collections.palisade.ebpf.plugins.module_utils import model
-    from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, parse, persist
+    from ansible_collections.palisade.ebpf.plugins.plugin_utils import _model as model
+    from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine, parse, persist
     return model, parse, engine, persist
 
 
@@ -328,7 +328,7 @@ def machine():
 def code_version():
     """Which code the figures are for: git HEAD, and a digest of the measured
     sources (the model and the policy engine) as they are in the work tree."""
-    sources = [ROOT / "plugins" / "module_utils" / "model.py"] + sorted((ROOT / "plugins" / "module_utils" / "policy").glob("*.py"))
+    sources = [ROOT / "plugins" / "plugin_utils" / "_model.py"] + sorted((ROOT / "plugins" / "plugin_utils" / "_policy").glob("*.py"))
     digest = hashlib.sha256()
     for path in sources:
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

@@ -45,7 +45,7 @@ for _path in (os.path.join(ROOT, "collections"), HERE):
 # --- controller half ---------------------------------------------------------
 
 def render(settings, bpffs_dir):
-    from ansible_collections.palisade.ebpf.plugins.plugin_utils import datapath_render  # pylint: disable=import-outside-toplevel
+    from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import datapath as datapath_render  # pylint: disable=import-outside-toplevel
     return datapath_render.render(settings, bpffs_dir)
 
 
@@ -169,7 +169,7 @@ def machine():
 
 
 def code_version():
-    paths = [os.path.join(ROOT, "bpf")] + [os.path.join(ROOT, "plugins", "module_utils", "datapath")]
+    paths = [os.path.join(ROOT, "bpf")] + [os.path.join(ROOT, "plugins", "module_utils", "_datapath")]
     digest = hashlib.sha256()
     for base in paths:
         for dirpath, _dirs, files in sorted(os.walk(base)):
@@ -185,7 +185,7 @@ def code_version():
 def facts_line(results, script, out):
     m, c = results["machine"], results["code"]
     return ("- Machine: %d CPUs (`nproc`), %s, kernel %s, host Python %s, bcc %s; 1-minute load average at the start %.1f\n"
-            "- Date: %s; code: git %s, datapath sources (bpf/, module_utils/datapath/) sha256 %s\n"
+            "- Date: %s; code: git %s, datapath sources (bpf/, module_utils/_datapath/) sha256 %s\n"
             "- Command: `make bench` → `.venv/bin/python %s` (raw figures: `%s`)\n"
             % (m["nproc"], m["cpu_model"], m["kernel"], m["host_python"], m["bcc"], m["loadavg"], results["date"],
                c["git_head"], c["datapath_sha256"], script, os.path.relpath(out, ROOT)))

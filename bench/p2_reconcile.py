@@ -9,7 +9,7 @@
 A scratch "host" network namespace with 100 endpoint namespaces, each
 plumbed with a veth pair (host side lxc<i> in the host namespace, eth0 in
 the endpoint's), and a scratch bpffs directory. The desired state (the
-schema of module_utils/datapath/state.py) is built here: 100 endpoints of
+schema of module_utils/_datapath/state.py) is built here: 100 endpoints of
 20 apps with one policy each, peers drawn from a 5,000-identity fleet, and
 the fleet's 60,000 /32s plus a few CIDRs and world in the ipcache.
 
@@ -108,8 +108,7 @@ def change_labels(state, index):
 # --- host half -------------------------------------------------------------------
 def host(job):
     from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
-    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import (  # pylint: disable=import-outside-toplevel
-        bpfsys, maps, reconcile, settings)
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps, reconcile, settings
 
     with open(job["state"]) as handle:
         state = json.load(handle)

@@ -37,7 +37,7 @@ QUICK = {"endpoints": 5, "compile_reps": 1, "config_reps": 1}
 def host(job):
     from bcc import BPF  # pylint: disable=import-outside-toplevel
     from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
-    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import programs, reconcile  # pylint: disable=import-outside-toplevel
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import programs, reconcile  # pylint: disable=import-outside-toplevel
 
     cfg = job["cfg"]
     with open(job["source"]) as handle:

@@ -48,8 +48,7 @@ UPLINK_CASES = ("elsewhere", "l4_endpoint", "l7_established")
 def host_testrun(job):
     from bcc import BPF  # pylint: disable=import-outside-toplevel
     from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
-    from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import (  # pylint: disable=import-outside-toplevel
-        bpfsys, maps, programs, reconcile, settings)
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps, programs, reconcile, settings
 
     test_run = lib.TestRun()
     cfg = job["cfg"]

@@ -11,7 +11,7 @@ __metaclass__ = type
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.settings import SettingsError
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.settings import SettingsError
 
 
 class ActionModule(ActionBase):
@@ -22,7 +22,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         bpffs_dir = args.get("bpffs_dir")
         if args.get("state", "present") == "present" and not args.get("source") and isinstance(bpffs_dir, str):
-            from ansible_collections.palisade.ebpf.plugins.plugin_utils import datapath_render  # pylint: disable=import-outside-toplevel
+            from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import datapath as datapath_render  # pylint: disable=import-outside-toplevel
             settings = args.get("settings") or {}
             if not isinstance(settings, dict):
                 result.update(failed=True, msg="settings: expected a mapping, got %r" % (settings,))

@@ -16,10 +16,10 @@ import os
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.fleet import host_shares
-from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
-from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, ir, parse
-from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._shares import host_shares
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._model import InventoryError, load_fleet
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine, ir, parse
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import files as policy_files
 
 display = Display()
 

@@ -15,10 +15,14 @@ import ipaddress
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.palisade.ebpf.plugins.action.fleet_state import node_names_digest, policy_base_dir, policy_rules
-from ansible_collections.palisade.ebpf.plugins.module_utils.model import InventoryError, load_fleet
-from ansible_collections.palisade.ebpf.plugins.module_utils.policy import engine, ir, parse, trace
-from ansible_collections.palisade.ebpf.plugins.plugin_utils import policy_files
+from ansible_collections.palisade.ebpf.plugins.action.fleet_state import (
+    node_names_digest,
+    policy_base_dir,
+    policy_rules,
+)
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._model import InventoryError, load_fleet
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine, ir, parse, trace
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import files as policy_files
 
 # Node addresses for hosts that only appear in ``endpoints``: from the
 # reserved 240.0.0.0/4, which no real node or endpoint uses.

@@ -51,7 +51,7 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.utils.display import Display
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.naming import host_netns
+from ansible_collections.palisade.ebpf.plugins.module_utils._naming import host_netns
 
 display = Display()
 

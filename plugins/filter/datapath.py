@@ -7,9 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.from_share import datapath_state
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import pack_ipcache
-from ansible_collections.palisade.ebpf.plugins.module_utils.naming import bpffs_dir, proxy_dir
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._want import datapath_state
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import pack_ipcache
+from ansible_collections.palisade.ebpf.plugins.module_utils._naming import bpffs_dir, proxy_dir
 
 
 def _datapath_state(fleet_state, host, bpffs_dir, packed=True):

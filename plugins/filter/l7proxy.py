@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy.config import hap_quote, map_text, proxy_want
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._render.haproxy import hap_quote, map_text, proxy_want
 
 
 def l7proxy_state(fleet_state, host):

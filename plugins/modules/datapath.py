@@ -116,7 +116,7 @@ options:
     description:
       - Host-level settings the programs are rendered with (map sizes, conntrack timeouts, feature
         switches); changing one compiles once on that host. Keys and defaults are in
-        C(plugins/module_utils/datapath/settings.py) and docs/datapath.md.
+        C(plugins/module_utils/_datapath/settings.py) and docs/datapath.md.
     type: dict
     default: {}
   source:
@@ -197,11 +197,11 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import reconcile
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError, VerifierError
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.settings import SettingsError
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import StateError, unpack_ipcache
-from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import reconcile
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError, VerifierError
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.settings import SettingsError
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import StateError, unpack_ipcache
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 
 try:
     from pyroute2 import IPRoute

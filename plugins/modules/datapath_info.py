@@ -113,9 +113,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import telemetry
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError
-from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy.runtime import proxy_stats
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import telemetry
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy.runtime import proxy_stats
 
 L7_COUNTERS = {"redirected": "FORWARD_REDIRECT", "from_proxy": "FORWARD_FROM_PROXY",
                "refused": "DROP_PROXY_UNAVAILABLE", "bypass": "DROP_L7_BYPASS"}

@@ -107,7 +107,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import endpoint as ep_utils
+from ansible_collections.palisade.ebpf.plugins.module_utils import _endpoint as ep_utils
 
 try:
     from pyroute2 import IPRoute

@@ -213,9 +213,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
-from ansible_collections.palisade.ebpf.plugins.module_utils.naming import ROUTE_PROTOCOL
-from ansible_collections.palisade.ebpf.plugins.module_utils.routing import (
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
     PYROUTE2_REQUIREMENT,

@@ -156,9 +156,9 @@ warnings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError
-from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import process
-from ansible_collections.palisade.ebpf.plugins.module_utils.module_result import exit_reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import process
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 
 
 def main():

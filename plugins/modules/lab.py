@@ -190,7 +190,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import lab, lab_exec, lab_kernel, naming
+from ansible_collections.palisade.ebpf.plugins.module_utils._lab import (
+    plan as lab,
+    reconcile as lab_exec,
+    kernel as lab_kernel,
+)
+from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 
 
 def main():

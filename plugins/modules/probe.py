@@ -140,8 +140,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import naming
-from ansible_collections.palisade.ebpf.plugins.module_utils.probe import run_probes
+from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
+from ansible_collections.palisade.ebpf.plugins.module_utils._probe import run_probes
 
 
 def main():

@@ -30,8 +30,8 @@ import time
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import maps, state as dp_state
-from fleetlab import TARGET_PYTHON, run_module, target_has
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps, state as dp_state
+from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from fleetlab import Lab, netns_list, sh, snapshot
+from tests.support.fleetlab import Lab, netns_list, sh, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 

@@ -26,7 +26,7 @@ import subprocess
 
 import pytest
 
-from fleetlab import TARGET_PYTHON, run_module, target_has
+from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import runtime
-from fleetlab import Lab, playbook, sh
+from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime
+from tests.support.fleetlab import Lab, playbook, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 

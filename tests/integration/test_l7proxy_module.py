@@ -32,9 +32,9 @@ import time
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath import maps as dp_maps
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.state import pack_ipcache
-from fleetlab import TARGET_PYTHON, run_module, target_has
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps as dp_maps
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import pack_ipcache
+from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "collections")
@@ -94,8 +94,8 @@ assert ret == 0, "bpf_obj_pin: %d" % ret
 DRIVER = r"""
 import json, sys
 sys.path.insert(0, sys.argv[3])
-from ansible_collections.palisade.ebpf.plugins.module_utils.l7proxy import process
-from ansible_collections.palisade.ebpf.plugins.module_utils.datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import process
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError
 try:
     out = process.run(json.loads(sys.argv[1]), sys.argv[2] == "1")
     out["failed"] = False

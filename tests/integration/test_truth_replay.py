@@ -1,8 +1,8 @@
 """The policy engine's truth tables, replayed with real packets across hosts.
 
-A representative subset of the cases of tests/unit/test_truth_k8s_e2e.py
+A representative subset of the cases of tests/unit/plugins/plugin_utils/_policy/test_truth_k8s_e2e.py
 (the Kubernetes network-policy e2e model) and of the Cilium documentation's
-examples (tests/unit/test_truth_cilium.py, restated in the same model), run
+examples (tests/unit/plugins/plugin_utils/_policy/test_truth_cilium.py, restated in the same model), run
 on a real lab fleet: site.yml enforces each case's policies, then every
 ordered pair of pods is probed on ports 80 and 81, TCP and UDP, with real
 packets (verify.yml), and the verdicts are compared three ways: real ==
@@ -19,15 +19,13 @@ import concurrent.futures
 import copy
 import os
 import re
-import sys
 
 import pytest
 import yaml
 
-from fleetlab import Lab, netns_list
+from tests.support.fleetlab import Lab, netns_list
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unit"))
-import test_truth_k8s_e2e as e2e  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from tests.support import k8s_e2e_cases as e2e
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -91,7 +89,7 @@ def only(port, proto, *allowed):
     return (port, proto) in allowed
 
 
-# Cilium examples (tests/unit/test_truth_cilium.py) restated in the e2e model.
+# Cilium examples (tests/unit/plugins/plugin_utils/_policy/test_truth_cilium.py) restated in the e2e model.
 CILIUM = [
     # test_starwars_l3_l4_policy: fromEndpoints + toPorts; a namespaced CNP's
     # fromEndpoints stays in its namespace (test_l3_allow_all_endpoints_is_namespace_scoped).

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import model
-from ansible_collections.palisade.ebpf.plugins.module_utils.policy import ir, parse
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _model as model
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import ir, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
