@@ -38,6 +38,8 @@ import pickle
 import tempfile
 from array import array
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults as defaults
+from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _model as model
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import distill
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import identity as ident
@@ -184,6 +186,7 @@ def _export(state):
         tables.base_size = len(tables.keys) + len(tables.blocks)
     return {
         "format": CACHE_FORMAT,
+        "code": _code_digest(),
         "state_format": state.format,
         "rules_fingerprint": state.rules_fingerprint,
         "namespaces_fingerprint": state.namespaces_fingerprint,
@@ -232,7 +235,8 @@ def _http_rules(plain):
 
 def restore_state(data):
     """A State from ``export_state`` data; None when the format is unknown."""
-    if data.get("format") != CACHE_FORMAT or data.get("state_format") != state_mod.STATE_FORMAT:
+    if data.get("format") != CACHE_FORMAT or data.get("state_format") != state_mod.STATE_FORMAT \
+            or data.get("code") != _code_digest():
         return None
     with state_mod.no_gc():
         return _restore(data)
@@ -350,7 +354,7 @@ class PersistentCache:
             hosts = None
             try:
                 data = _read(self.model_file)
-                if _current(data, MODEL_FORMAT, model):
+                if _current(data, MODEL_FORMAT):
                     with state_mod.no_gc():
                         hosts = {host: (digest, pickle.loads(blob)) for host, (digest, blob) in data["hosts"].items()}
                     self._model_blobs = data["hosts"]
@@ -370,7 +374,7 @@ class PersistentCache:
             parsed = None
             try:
                 data = _read(self.rules_file)
-                if _current(data, RULES_FORMAT, parse):
+                if _current(data, RULES_FORMAT):
                     parsed = data["parsed"]
             except Exception:  # pylint: disable=broad-except  # any damage just means parsing everything
                 parsed = None
@@ -386,7 +390,7 @@ class PersistentCache:
             blobs[host] = known if known is not None and known[0] == digest else \
                 (digest, pickle.dumps(node, protocol=4))
         self._model_blobs = blobs
-        return {"format": MODEL_FORMAT, "code": _code_digest(model), "hosts": blobs}
+        return {"format": MODEL_FORMAT, "code": _code_digest(), "hosts": blobs}
 
     def compute(self, fleet, rules):
         """The State for ``fleet`` and ``rules``, reusing the stored one."""
@@ -419,7 +423,7 @@ class PersistentCache:
             self._write(self.model_file, self._model_data())
             self.model.changed = False
         if self.rules is not None and self.rules.changed:
-            self._write(self.rules_file, {"format": RULES_FORMAT, "code": _code_digest(parse),
+            self._write(self.rules_file, {"format": RULES_FORMAT, "code": _code_digest(),
                                           "parsed": self.rules.parsed})
             self.rules.changed = False
         if self.state is None or (self.loaded and self.state.last_run.get("mode") == "unchanged"):
@@ -447,27 +451,28 @@ class PersistentCache:
             raise
 
 
-_CODE_DIGESTS = {}
+_CODE_DIGEST = []
 
 
-def _code_digest(module):
-    """A digest of the source of ``module``'s package directory (model.py's
-    includes naming.py; parse's, every parser and the IR): a cache made by
-    other code is not used."""
-    directory = os.path.dirname(os.path.abspath(module.__file__))
-    found = _CODE_DIGESTS.get(directory)
-    if found is None:
+def _code_digest():
+    """A digest of the code the cached objects come from: the policy
+    package, the model, and the naming and defaults it uses. A cache
+    written by any other version of that code is not used (its pickled
+    objects may not even import)."""
+    if not _CODE_DIGEST:
+        package = os.path.dirname(os.path.abspath(__file__))
+        files = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
+        files += [os.path.abspath(m.__file__) for m in (model, naming, defaults)]
         digest = hashlib.sha1()
-        for name in sorted(os.listdir(directory)):
-            if name.endswith(".py"):
-                with open(os.path.join(directory, name), "rb") as f:
-                    digest.update(name.encode("utf-8") + b"\0" + f.read())
-        found = _CODE_DIGESTS[directory] = digest.hexdigest()
-    return found
+        for path in files:
+            with open(path, "rb") as f:
+                digest.update(os.path.basename(path).encode("utf-8") + b"\0" + f.read())
+        _CODE_DIGEST.append(digest.hexdigest())
+    return _CODE_DIGEST[0]
 
 
-def _current(data, format_, module):
-    return isinstance(data, dict) and data.get("format") == format_ and data.get("code") == _code_digest(module)
+def _current(data, format_):
+    return isinstance(data, dict) and data.get("format") == format_ and data.get("code") == _code_digest()
 
 
 def _read(file):

@@ -280,6 +280,28 @@ def test_persistent_cache_survives_damage_and_other_versions(tmp_path):
     assert "another version" in other.error
 
 
+def test_a_cache_written_by_other_code_is_not_used(tmp_path):
+    """An upgrade (or a move of the classes the cache pickles) must cost one
+    full computation, never a failed run: the state written by other code is
+    refused before any of its pickled objects is loaded."""
+    fleet_model = starwars()
+    cache = engine.PersistentCache(str(tmp_path), "fleet")
+    engine.compute(fleet_model, [landing_rule()], cache=cache)
+    cache.save()
+    state_file = tmp_path / "policy-state-fleet.pickle"
+    data = pickle.loads(state_file.read_bytes())
+    assert data["code"] == persist._code_digest()  # pylint: disable=protected-access
+    data["code"] = "written-by-another-version"
+    # What an older layout left behind: a pickle naming a module that no longer exists.
+    data["repository"] = b"cno.such.module\nGone\n."
+    state_file.write_bytes(pickle.dumps(data))
+    other = engine.PersistentCache(str(tmp_path), "fleet")
+    policy = engine.compute(fleet_model, [landing_rule()], cache=other)
+    assert not other.loaded and policy.stats["mode"] == "full"
+    assert "another version" in other.error
+    assert canonical(policy, fleet_model) == canonical(engine.compute(fleet_model, [landing_rule()]), fleet_model)
+
+
 def test_generated_fleet_incremental_equals_full():
     """A small fleet from the benchmark's generator (every policy template,
     through the parser): one endpoint to a new identity, then to an
