@@ -15,7 +15,7 @@ run the full eBPF policy datapath; only the L7 one goes through the proxy.
 Load: ApacheBench (`ab`) inside the client's namespace, GET /public:
 `-c 1` with a new connection per request and with keep-alive (`-k`), and the
 same with `-c 8`. The lab's endpoint server (port 80) is timed with new
-connections; its keep-alive behaviour (spike pitfall P10) is checked and
+connections; its keep-alive behaviour (pitfall P10, docs/l7.md) is checked and
 recorded. The other rows use the benchmark's own small server on port 8080
 in both web endpoints (stdlib, HTTP/1.1, `Connection: keep-alive`, one write
 per response, TCP_NODELAY, no logging), killed by pid at the end.
@@ -402,7 +402,7 @@ def render_doc(res, cfg, out):
         "belongs to its session. With HAProxy's default (`safe`) an earlier run of this benchmark measured one new "
         "server connection per request for keep-alive clients once idle connections of closed sessions had been "
         "pooled, and a keep-alive ratio of 19%.",
-        "- Comparison: the spike's bare HAProxy (`shared/reference/l7-redirect.md`, experiment 6; its own "
+        "- Comparison: the bare HAProxy measured when the mechanism was chosen (its own "
         "server, 2,000 sequential GETs) kept 52%% of direct req/s with new connections and 72–78%% with keep-alive; "
         "Cilium with Envoy keeps roughly 11–14%% of req/s in published tests. Here: %s with new connections, %s with "
         "keep-alive (-c 1)." % (pct(g["new"]["value"]), pct(g["keepalive"]["value"])),

@@ -31,9 +31,10 @@ options:
     vars:
       - name: inventory_hostname
   lab_prefix:
-    description: The lab prefix shared with the lab role and the endpoint naming rule.
+    description:
+      - The lab prefix shared with the lab role and the endpoint naming rule.
+      - When unset, the collection's default (docs/settings.md).
     type: str
-    default: pal
     vars:
       - name: palisade_lab_prefix
     env:

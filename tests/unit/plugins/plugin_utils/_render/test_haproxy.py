@@ -22,6 +22,7 @@ from ansible_collections.palisade.ebpf.plugins.plugin_utils import _shares as fl
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import haproxy as config
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults
 from tests.support import policy_harness as h
 from tests.support.paths import REPO
 
@@ -258,13 +259,24 @@ def test_quoting_and_map_text():
 
 # --- the template through the real HAProxy -------------------------------------------------
 
+def _collection_default(value):
+    """A role default that only reads the palisade.ebpf.defaults lookup,
+    evaluated; None for any other expression."""
+    match = re.fullmatch(r"\{\{ lookup\('palisade\.ebpf\.defaults', '(\w+)'\) \}\}", value)
+    return _defaults.DEFAULTS[match.group(1)] if match else None
+
+
 def role_vars(tmp_path, want, **overrides):
     """The roles' own defaults (fleet: the port; l7proxy: the rest), with a
     scratch directory for the one that is an expression."""
     values = {}
     for role in ("fleet", "l7proxy"):
         defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
-        values.update((k, v) for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v))
+        for name, value in defaults.items():
+            if isinstance(value, str) and "{{" in value:
+                value = _collection_default(value)
+            if value is not None:
+                values[name] = value
     values.update({"palisade_l7_proxy_dir": str(tmp_path), "l7proxy_want": want})
     values.update(overrides)
     return values
