@@ -316,8 +316,8 @@ def fleet_host():
         "eth0": {"ifname": "eth0", "index": 2, "alias": None},
     }
     routes = {kept["ifname"]: [host_route_of("10.1.1.10", kept["ifname"])], gone["ifname"]: [host_route_of("10.1.1.30", gone["ifname"])]}
-    haves = {kept["key"]: converged(kept), fresh["key"]: {"link": None, "netns_exists": True, "lo_up": True, "peer": None,
-                                                         "ipv6_supported": False}}
+    bare = {"link": None, "netns_exists": True, "lo_up": True, "peer": None, "ipv6_supported": False}
+    haves = {kept["key"]: converged(kept), fresh["key"]: bare}
     peers = {gone["netns"]: {"mac": ep.naming.endpoint_macs({"name": "gone"})[0]}}
     return FakePlumber(links, routes, haves, peers), kept, fresh, gone
 
