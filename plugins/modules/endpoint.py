@@ -16,6 +16,7 @@ description:
     address, a default route through a link-local gateway and a permanent neighbour entry for it,
     and installs the endpoint's C(/32) route on the host, marked with the collection's route protocol.
   - An endpoint that names an existing O(endpoints[].interface) is adopted; only its host route is managed.
+    The interface must exist, also in check mode; a missing one fails the task before anything is written.
   - Host-side interfaces it creates carry the alias C(palisade:<namespace>/<name>); with O(purge=true)
     such interfaces that are no longer listed are deleted. Interfaces without that alias are never touched.
   - Sets C(net.ipv4.ip_forward=1) in the host's network namespace.
@@ -58,6 +59,15 @@ options:
       interface:
         description: An existing host-side interface to adopt instead of creating a veth pair.
         type: str
+  state:
+    description:
+      - V(present) plumbs every listed endpoint.
+      - V(gathered) writes nothing and returns the endpoints of this host (those
+        whose host-side interface carries the collection's alias) in
+        RV(gathered), in the form O(endpoints) takes. O(endpoints) must be empty.
+    type: str
+    choices: [present, gathered]
+    default: present
   purge:
     description: Remove endpoint interfaces this collection created that are not in O(endpoints).
     type: bool
@@ -79,107 +89,78 @@ EXAMPLES = r"""
       - name: deathstar-1
         labels: {org: empire, class: deathstar}
         ipv4: 10.1.1.10
+
+- name: Read the endpoints this host has
+  palisade.ebpf.endpoint:
+    state: gathered
+  register: host_endpoints
 """
 
 RETURN = r"""
-actions:
-  description: What was (or, in check mode, would be) done, per endpoint.
-  returned: always
-  type: dict
-  sample:
-    default/deathstar-1:
-      - create_veth lxcd96b5160 <-> pal-e-default-deathstar-1:eth0
-      - peer_addr 10.1.1.10/32 dev eth0
-removed:
-  description: Endpoints whose interfaces were removed (or released, when adopted).
-  returned: always
-  type: list
-  elements: str
-  sample: [default/old-endpoint]
-endpoints:
-  description: The plumbing of each endpoint (host-side interface, netns, MACs).
-  returned: always
+before:
+  description:
+    - The endpoints of this host before the task, in the input schema of
+      O(endpoints), sorted by namespace and name. An endpoint is on the host
+      when its host-side interface carries the collection's alias.
+    - V(ipv4) is the address of the endpoint's owned host route (null when
+      that route is missing); V(netns) is set where the endpoint's C(eth0) is
+      found; the kernel holds no labels, so V(labels) are those of the listed
+      endpoint of that name (and absent for unlisted ones). O(endpoints[].ports)
+      are not plumbing and are not reported.
+  returned: when O(state=present)
   type: list
   elements: dict
+  sample:
+    - {name: deathstar-1, namespace: default, ipv4: 10.1.1.10, labels: {org: empire}, netns: pal-e-default-deathstar-1}
+after:
+  description:
+    - The endpoints of this host after the task, in the form of RV(before).
+      These are the listed ones and, without O(purge), the unlisted ones that stay.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample:
+    - {name: deathstar-1, namespace: default, ipv4: 10.1.1.10, labels: {org: empire}, netns: pal-e-default-deathstar-1}
+changes:
+  description:
+    - The writes, one per line, in the order they were (or in check mode
+      would be) made. C(+) creates, C(~) changes in place, C(-) removes.
+      Lines about the inside of an endpoint's network namespace start with
+      its name.
+    - With C(--diff), the diff shows RV(before) and RV(after) one endpoint
+      per line, and these lines as its C(prepared) text.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample:
+    - + veth lxcd96b5160 <-> pal-e-default-deathstar-1:eth0
+    - "+ pal-e-default-deathstar-1: address 10.1.1.10/32 dev eth0"
+    - + route 10.1.1.10/32 dev lxcd96b5160 scope link table main
+endpoints:
+  description: The plumbing of each listed endpoint (host-side interface, netns, MACs).
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample:
+    - {key: default/deathstar-1, ipv4: 10.1.1.10, ifname: lxcd96b5160, netns: pal-e-default-deathstar-1,
+       mac: "0a:1b:2c:3d:4e:5f", host_mac: "0e:1b:2c:3d:4e:5f", adopted: false}
+gathered:
+  description:
+    - With O(state=gathered), the endpoints of this host in the form of
+      RV(before) (without labels, which the kernel does not hold). Nothing is
+      written.
+  returned: when O(state=gathered)
+  type: list
+  elements: dict
+  sample:
+    - {name: deathstar-1, namespace: default, ipv4: 10.1.1.10, netns: pal-e-default-deathstar-1}
 """
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _endpoint as ep_utils
-
-try:
-    from pyroute2 import IPRoute
-    from pyroute2 import netns as pyroute2_netns
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
-except ImportError:
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-
-
-def run(module):
-    params = module.params
-    wants = [ep_utils.want_endpoint(ep, params["lab_prefix"]) for ep in params["endpoints"]]
-    plumber = ep_utils.Plumber(IPRoute, pyroute2_netns, params["route_protocol"])
-    try:
-        links = plumber.host_links()
-        host_routes = plumber.host_routes()
-        before, after, actions, plans = [], [], {}, []
-        for want in wants:
-            have = plumber.observe(want, links, host_routes)
-            plan = ep_utils.plan_endpoint(want, have)
-            plans.append((want, plan))
-            line = ep_utils.describe(want)
-            after.append(line)
-            if (have.get("link") or {}).get("alias") == want["alias"]:
-                # Present in the kernel; say what is missing if anything is.
-                before.append(line + (" (needs %s)" % ", ".join(action[0] for action in plan) if plan else ""))
-            if plan:
-                actions[want["key"]] = ["%s %s" % item for item in plan]
-        stale = []
-        if params["purge"]:
-            stale = ep_utils.plan_purge({w["alias"] for w in wants}, links.values())
-            for _action, ifname, key in stale:
-                before.append("%s (interface %s)" % (key, ifname))
-        forward = ep_utils.read_sysctl("net.ipv4.ip_forward") != "1"
-        for want, plan in plans:
-            if any(action[0] == "missing_interface" for action in plan) and not module.check_mode:
-                module.fail_json(msg="endpoint %s: interface %s does not exist on this host (an endpoint with 'interface' is adopted, not created)"
-                                 % (want["key"], want["ifname"]))
-        changed = bool(actions or stale or forward)
-        if changed and not module.check_mode:
-            if forward:
-                ep_utils.set_sysctl("net.ipv4.ip_forward", 1)
-            for want, plan in plans:
-                if plan:
-                    plumber.apply(want, plan)
-            for item in stale:
-                plumber.purge(item)
-        result = {
-            "changed": changed,
-            "actions": actions,
-            "removed": [key for _a, _i, key in stale],
-            "endpoints": [{k: w[k] for k in ("key", "ipv4", "ifname", "netns", "mac", "host_mac", "adopted")} for w in wants],
-        }
-        if forward:
-            result["actions"]["host"] = ["sysctl net.ipv4.ip_forward=1"]
-        if module._diff:
-            result["diff"] = {
-                "before": "\n".join(sorted(before)) + "\n" if before else "",
-                "after": "\n".join(sorted(after)) + "\n" if after else "",
-                "before_header": "endpoints (kernel)",
-                "after_header": "endpoints (inventory)",
-            }
-            if actions:
-                result["diff"]["prepared"] = "\n".join(
-                    "%s: %s" % (key, "; ".join(lines)) for key, lines in sorted(actions.items()))
-        return result
-    except ep_utils.EndpointError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        plumber.close()
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import LAB_PREFIX, ROUTE_PROTOCOL
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 
 
 def main():
@@ -194,15 +175,26 @@ def main():
                 netns=dict(type="str"),
                 interface=dict(type="str"),
             )),
+            state=dict(type="str", default="present", choices=["present", "gathered"]),
             purge=dict(type="bool", default=True),
-            lab_prefix=dict(type="str", default="pal"),
-            route_protocol=dict(type="int", default=201),
+            lab_prefix=dict(type="str", default=LAB_PREFIX),
+            route_protocol=dict(type="int", default=ROUTE_PROTOCOL),
         ),
         supports_check_mode=True,
     )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2 (Debian: python3-pyroute2)"), exception=PYROUTE2_IMPORT_ERROR)
-    module.exit_json(**run(module))
+    if not ep_utils.HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2 (Debian: python3-pyroute2)"), exception=str(ep_utils.PYROUTE2_IMPORT_ERROR))
+
+    params = module.params
+    plumber = ep_utils.open_plumber(params["route_protocol"])
+    try:
+        result = ep_utils.run(plumber, params["endpoints"], purge=params["purge"], prefix=params["lab_prefix"],
+                              check_mode=module.check_mode, state=params["state"])
+    except ep_utils.EndpointError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        plumber.close()
+    exit_reconciled(module, result)
 
 
 if __name__ == "__main__":

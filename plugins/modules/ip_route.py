@@ -37,9 +37,10 @@ options:
     description:
       - The routes to manage. An empty list is allowed (with O(purge=true) and
         O(tables) it empties tables of owned routes).
+      - Required with O(state=present) and O(state=absent); not used with
+        O(state=gathered).
     type: list
     elements: dict
-    required: true
     suboptions:
       dst:
         description:
@@ -101,8 +102,11 @@ options:
         O(routes[].dst), O(routes[].table) and O(routes[].metric) matter). A
         route of another protocol with such an identity is left alone, with a
         warning.
+      - V(gathered) writes nothing and returns the owned routes of O(tables)
+        (of every table when O(tables) is empty) in RV(gathered), in the form
+        O(routes) takes. O(routes) must be empty and O(purge) false.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, gathered]
     default: present
   purge:
     description:
@@ -116,6 +120,7 @@ options:
     description:
       - More tables to include in the scope of O(purge) and of the diff,
         besides the tables of the listed routes.
+      - With O(state=gathered), the tables to read.
     type: list
     elements: raw
     default: []
@@ -129,7 +134,7 @@ options:
 notes:
   - Check mode computes everything, including conflicts and missing
     interfaces, and writes nothing. With C(--diff), the owned routes of the
-    tables in scope are shown before and after.
+    tables in scope are shown before and after, and the writes as RV(changes).
   - Only IPv4, single-path routes are managed. Owned multipath routes are
     shown, replaced or purged like any other owned route.
   - To act in another network namespace, run the module there (for example
@@ -168,62 +173,77 @@ EXAMPLES = r"""
     routes: []
     tables: [2004]
     purge: true
+
+- name: Read the owned routes of table main
+  palisade.ebpf.ip_route:
+    state: gathered
+    tables: [main]
+  register: owned_routes
 """
 
 RETURN = r"""
-added:
-  description: Routes that were (or in check mode would be) added.
-  returned: always
+before:
+  description:
+    - The owned routes of the tables in scope before the task, in the input
+      schema of O(routes), sorted by table, destination and metric. Routes
+      through an interface of C(palisade.ebpf.endpoint) are that module's and
+      are not listed.
+    - An owned route made outside the module may carry C(tos) or
+      C(multipath), which the module cannot set itself.
+  returned: when O(state) is V(present) or V(absent)
+  type: list
+  elements: dict
+  sample:
+    - {dst: 10.1.9.0/24, gateway: 192.0.2.19, dev: eth0, table: main, type: unicast, scope: universe, metric: 0, onlink: false}
+after:
+  description:
+    - The owned routes of the tables in scope after the task, in the same
+      form as RV(before). Predicted in check mode, read back from the kernel
+      otherwise.
+  returned: when O(state) is V(present) or V(absent)
+  type: list
+  elements: dict
+  sample:
+    - {dst: 10.1.2.0/24, gateway: 192.0.2.12, dev: eth0, table: main, type: unicast, scope: universe, metric: 0, onlink: false}
+changes:
+  description:
+    - The netlink writes, one per line, in the order they were (or in check
+      mode would be) made. C(+) adds a route, C(~) replaces the owned route
+      with the same identity in place, C(-) removes one.
+    - With C(--diff), the diff shows RV(before) and RV(after) one route per
+      line, and these lines as its C(prepared) text.
+  returned: when O(state) is V(present) or V(absent)
   type: list
   elements: str
   sample:
-    - 10.1.2.0/24 via 192.0.2.12 dev eth0 table main
-replaced:
-  description: Routes that replaced an owned route with the same identity but other attributes (new form shown).
-  returned: always
+    - + 192.0.2.12/32 dev eth0 scope link table main
+    - ~ 10.1.3.0/24 via 192.0.2.13 dev eth0 onlink table main
+    - "- 10.1.9.0/24 via 192.0.2.19 dev eth0 table main"
+gathered:
+  description:
+    - With O(state=gathered), the owned routes of the tables in O(tables)
+      (of every table when O(tables) is empty), in the form of RV(before).
+      Nothing is written.
+  returned: when O(state) is V(gathered)
   type: list
-  elements: str
+  elements: dict
   sample:
-    - 10.1.3.0/24 via 192.0.2.13 dev eth0 table main
-removed:
-  description: Owned routes that were (or would be) removed.
-  returned: always
-  type: list
-  elements: str
-  sample:
-    - 10.1.9.0/24 via 192.0.2.19 dev eth0 table main
-diff:
-  description: The owned routes of the tables in scope, one per line, sorted, before and after.
-  returned: always
-  type: dict
-  contains:
-    before:
-      description: Owned routes before the task.
-      type: str
-    after:
-      description: Owned routes after the task (predicted in check mode, read back from the kernel otherwise).
-      type: str
-    before_header:
-      description: What the lines are.
-      type: str
-    after_header:
-      description: What the lines are.
-      type: str
+    - {dst: 0.0.0.0/0, dev: lo, table: 2004, type: local, scope: host, metric: 0, onlink: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing import (
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors import RoutingError
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.names import load_table_names
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.netlink import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
     PYROUTE2_REQUIREMENT,
     NetlinkBackend,
-    RoutingError,
-    load_table_names,
-    reconcile_routes,
 )
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.reconcile import reconcile_routes
 
 
 def main():
@@ -232,7 +252,6 @@ def main():
             routes=dict(
                 type="list",
                 elements="dict",
-                required=True,
                 options=dict(
                     dst=dict(type="str", required=True),
                     gateway=dict(type="str"),
@@ -245,11 +264,12 @@ def main():
                     type=dict(type="str", default="unicast", choices=["unicast", "local", "blackhole", "unreachable", "prohibit", "throw"]),
                 ),
             ),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
+            state=dict(type="str", default="present", choices=["present", "absent", "gathered"]),
             purge=dict(type="bool", default=False),
             tables=dict(type="list", elements="raw", default=[]),
             protocol=dict(type="int", default=ROUTE_PROTOCOL),
         ),
+        required_if=[("state", "present", ["routes"]), ("state", "absent", ["routes"])],
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

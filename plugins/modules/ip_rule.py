@@ -36,9 +36,10 @@ options:
     description:
       - The rules to manage. An empty list is allowed (with O(purge=true) it
         removes every owned rule).
+      - Required with O(state=present) and O(state=absent); not used with
+        O(state=gathered).
     type: list
     elements: dict
-    required: true
     suboptions:
       priority:
         description:
@@ -93,8 +94,11 @@ options:
       - V(absent) removes the owned rules at the listed priorities (only
         O(rules[].priority) matters). A rule of another protocol there is left
         alone, with a warning.
+      - V(gathered) writes nothing and returns all owned IPv4 rules in
+        RV(gathered), in the form O(rules) takes. O(rules) must be empty and
+        O(purge) false.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, gathered]
     default: present
   purge:
     description:
@@ -112,7 +116,8 @@ options:
     default: 201
 notes:
   - Check mode computes everything, including conflicts, and writes nothing.
-    With C(--diff), all owned IPv4 rules are shown before and after.
+    With C(--diff), all owned IPv4 rules are shown before and after, and the
+    writes as RV(changes).
   - Only IPv4 rules are managed.
 seealso:
   - module: palisade.ebpf.ip_route
@@ -141,62 +146,73 @@ EXAMPLES = r"""
     rules:
       - priority: 9
     state: absent
+
+- name: Read the owned rules
+  palisade.ebpf.ip_rule:
+    state: gathered
+  register: owned_rules
 """
 
 RETURN = r"""
-added:
-  description: Rules that were (or in check mode would be) added.
-  returned: always
+before:
+  description:
+    - All owned IPv4 rules before the task, in the input schema of O(rules),
+      sorted by priority. Marks and masks are hexadecimal text.
+    - An owned rule made outside the module may carry C(invert), C(tos) or
+      C(extras) (attributes the module does not set, such as C(dport)).
+  returned: when O(state) is V(present) or V(absent)
+  type: list
+  elements: dict
+  sample:
+    - {priority: 9, action: to_tbl, table: 2004, fwmark: "0x200", fwmask: "0xf00"}
+after:
+  description:
+    - All owned IPv4 rules after the task, in the same form as RV(before).
+      Predicted in check mode, read back from the kernel otherwise.
+  returned: when O(state) is V(present) or V(absent)
+  type: list
+  elements: dict
+  sample:
+    - {priority: 9, action: to_tbl, table: 2005, fwmark: "0x200", fwmask: "0xf00"}
+changes:
+  description:
+    - The netlink writes, one per line, in the order they were (or in check
+      mode would be) made. C(+) adds a rule, C(-) removes one. A changed rule
+      is an add followed, after every other add, by the removal of the old
+      rule, since the kernel cannot change a rule in place.
+    - With C(--diff), the diff shows RV(before) and RV(after) one rule per
+      line, and these lines as its C(prepared) text.
+  returned: when O(state) is V(present) or V(absent)
   type: list
   elements: str
   sample:
-    - "9: from all fwmark 0x200/0xf00 lookup 2004"
-replaced:
-  description: Rules that replaced an owned rule at the same priority (new form shown).
-  returned: always
+    - "+ 9: from all fwmark 0x200/0xf00 lookup 2005"
+    - "- 9: from all fwmark 0x200/0xf00 lookup 2004"
+    - "- 100: from 10.1.1.0/24 lookup main"
+gathered:
+  description:
+    - With O(state=gathered), all owned IPv4 rules, in the form of
+      RV(before). Nothing is written.
+  returned: when O(state) is V(gathered)
   type: list
-  elements: str
+  elements: dict
   sample:
-    - "9: from all fwmark 0x200/0xf00 lookup 2005"
-removed:
-  description: Owned rules that were (or would be) removed.
-  returned: always
-  type: list
-  elements: str
-  sample:
-    - "100: from 10.1.1.0/24 lookup main"
-diff:
-  description: All owned IPv4 rules, one per line, sorted by priority, before and after.
-  returned: always
-  type: dict
-  contains:
-    before:
-      description: Owned rules before the task.
-      type: str
-    after:
-      description: Owned rules after the task (predicted in check mode, read back from the kernel otherwise).
-      type: str
-    before_header:
-      description: What the lines are.
-      type: str
-    after_header:
-      description: What the lines are.
-      type: str
+    - {priority: 9, action: to_tbl, table: 2004, fwmark: "0x200", fwmask: "0xf00"}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing import (
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors import RoutingError
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.names import load_table_names
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.netlink import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
     PYROUTE2_REQUIREMENT,
     NetlinkBackend,
-    RoutingError,
-    load_table_names,
-    reconcile_rules,
 )
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.reconcile import reconcile_rules
 
 
 def main():
@@ -205,7 +221,6 @@ def main():
             rules=dict(
                 type="list",
                 elements="dict",
-                required=True,
                 options=dict(
                     priority=dict(type="int", required=True),
                     action=dict(type="str", default="to_tbl", choices=["to_tbl", "blackhole", "unreachable", "prohibit"]),
@@ -218,10 +233,11 @@ def main():
                     oif=dict(type="str"),
                 ),
             ),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
+            state=dict(type="str", default="present", choices=["present", "absent", "gathered"]),
             purge=dict(type="bool", default=False),
             protocol=dict(type="int", default=ROUTE_PROTOCOL),
         ),
+        required_if=[("state", "present", ["rules"]), ("state", "absent", ["rules"])],
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.support.fleetlab import Lab, netns_list, sh, snapshot
+from tests.support.fleetlab import Lab, netns_list, run_module, sh, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -129,6 +129,23 @@ def test_second_run_changes_nothing(lab):
     assert snapshot(lab) == before
 
 
+def test_gathered_reads_the_hosts_endpoints_and_routes_without_writing(lab):
+    before = snapshot(lab)
+    alpha = "/run/netns/" + lab.host_netns("alpha")
+    rc, result, output = run_module(alpha, "endpoint", {"state": "gathered", "lab_prefix": PREFIX})
+    assert rc == 0 and result["changed"] is False, output
+    assert result["gathered"] == [
+        {"name": "web", "namespace": "default", "ipv4": "10.61.1.10", "netns": "%s-e-default-web" % PREFIX},
+        {"name": "client", "namespace": "shop", "ipv4": "10.61.1.20", "netns": "%s-e-shop-client" % PREFIX},
+    ]
+    # The routes to the other hosts; the endpoints' own /32 routes are the endpoint module's.
+    rc, result, output = run_module(alpha, "ip_route", {"state": "gathered", "tables": ["main"]})
+    assert rc == 0 and result["changed"] is False, output
+    assert [(r["dst"], r.get("gateway")) for r in result["gathered"]] == [
+        ("10.61.2.0/24", "198.51.100.12"), ("10.61.3.10/32", "198.51.100.13")]
+    assert snapshot(lab) == before
+
+
 def test_limit_touches_only_the_limited_host_and_still_sees_the_fleet(lab):
     run = lab.site("--limit", "beta")
     assert run.rc == 0 and sorted(run.recap) == ["beta"] and run.changed() == 0, run
@@ -143,6 +160,9 @@ def test_check_mode_reports_but_changes_nothing(lab):
     # beta plumbs it; alpha and gamma only learn its address -> identity (no route: beta has a pod_cidr).
     assert run.changed("beta") >= 1 and run.changed("alpha") == 1 and run.changed("gamma") == 1
     assert "+default/cache 10.61.2.20/32" in run.out and "[app=cache]" in run.out
+    # --diff also lists the writes themselves, one per line.
+    assert "\n+ veth lxc" in run.out and "<-> %s-e-default-cache:eth0\n" % PREFIX in run.out
+    assert "\n+ route 10.61.2.20/32 dev lxc" in run.out
     assert "+ ipcache 10.61.2.20/32: identity" in run.out and "k8s:app=cache" in run.out
     assert snapshot(lab) == before
     run = lab.site()
@@ -157,7 +177,8 @@ def test_drift_made_by_hand_is_repaired(lab):
     assert lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 8080}]) == ["deny"]
     run = lab.site("--diff")
     assert run.changed("alpha") == 2, run
-    assert "10.61.2.0/24 via 198.51.100.12" in run.out
+    assert "\n+ 10.61.2.0/24 via 198.51.100.12" in run.out  # the one route written again
+    assert "\n+ %s-e-default-web: address 10.61.1.10/32 dev eth0\n" % PREFIX in run.out
     assert lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 8080},
                       {"from": "api", "to": "10.61.1.10", "port": 80}]) == ["allow", "allow"]
     assert lab.site().changed() == 0

@@ -154,19 +154,24 @@ def test_route_lifecycle(netns):
     before = netns.kernel()
     rc, result, output = netns.run("ip_route", args, check=True, diff=True)
     assert rc == 0 and result["changed"] is True
-    assert result["added"] == ["192.0.2.12/32 dev eth0 scope link table main",
-                               "10.1.2.0/24 via 192.0.2.12 dev eth0 table main",
-                               "10.1.3.0/24 via 192.0.2.12 table main"]
+    assert result["changes"] == ["+ 192.0.2.12/32 dev eth0 scope link table main",
+                                 "+ 10.1.2.0/24 via 192.0.2.12 dev eth0 table main",
+                                 "+ 10.1.3.0/24 via 192.0.2.12 table main"]
     assert "+10.1.2.0/24 via 192.0.2.12 dev eth0 table main" in output
+    # --diff also shows the writes themselves (the 'prepared' text).
+    assert "\n+ 10.1.3.0/24 via 192.0.2.12 table main\n" in output
+    assert result["before"] == [] and [r["dst"] for r in result["after"]] == ["10.1.2.0/24", "10.1.3.0/24", "192.0.2.12/32"]
     assert netns.kernel() == before
 
     # Apply.
     rc, result, output = netns.run("ip_route", args)
     assert rc == 0 and result["changed"] is True, output
-    assert result["added"] == ["192.0.2.12/32 dev eth0 scope link table main",
-                               "10.1.2.0/24 via 192.0.2.12 dev eth0 table main",
-                               "10.1.3.0/24 via 192.0.2.12 table main"]
-    assert result["removed"] == [] and result["replaced"] == []
+    assert result["changes"] == ["+ 192.0.2.12/32 dev eth0 scope link table main",
+                                 "+ 10.1.2.0/24 via 192.0.2.12 dev eth0 table main",
+                                 "+ 10.1.3.0/24 via 192.0.2.12 table main"]
+    # 'after' is read back from the kernel: the route without dev got the kernel's choice.
+    assert {"dst": "10.1.3.0/24", "gateway": "192.0.2.12", "dev": "eth0", "table": "main", "type": "unicast",
+            "scope": "universe", "metric": 0, "onlink": False} in result["after"]
     assert route_set(netns.routes(PROTO)) == [
         (254, "10.1.2.0/24", 0, "192.0.2.12", "eth0", 1, False),
         (254, "10.1.3.0/24", 0, "192.0.2.12", "eth0", 1, False),
@@ -176,18 +181,33 @@ def test_route_lifecycle(netns):
     # Second run: nothing to do.
     rc, result, output = netns.run("ip_route", args)
     assert rc == 0 and result["changed"] is False, output
-    assert result["added"] == result["removed"] == result["replaced"] == []
+    assert result["changes"] == [] and result["before"] == result["after"]
+
+    # state=gathered: the owned routes as the module takes them, nothing written.
+    kernel = netns.kernel()
+    rc, result, output = netns.run("ip_route", {"state": "gathered"})
+    assert rc == 0 and result["changed"] is False, output
+    assert [(r["dst"], r.get("gateway"), r["dev"], r["table"]) for r in result["gathered"]] == [
+        ("10.1.2.0/24", "192.0.2.12", "eth0", "main"),
+        ("10.1.3.0/24", "192.0.2.12", "eth0", "main"),
+        ("192.0.2.12/32", None, "eth0", "main"),
+    ]
+    assert "10.5.0.0/16" not in output  # the administrator's route is not ours
+    assert netns.kernel() == kernel
+    # Fed back as the wanted routes, what was gathered is already in place.
+    rc, again, output = netns.run("ip_route", {"routes": result["gathered"], "purge": True})
+    assert rc == 0 and again["changed"] is False, output
 
     # Change the gateway of one route: replaced in place, shown in the diff.
     moved = dict(POD_ROUTE, gateway="192.0.2.13", onlink=True)
     args = {"routes": [moved, LINK_ROUTE, POD_ROUTE_2], "purge": True}
     rc, result, output = netns.run("ip_route", args, diff=True)
     assert rc == 0 and result["changed"] is True, output
-    assert result["replaced"] == ["10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
-    assert result["added"] == [] and result["removed"] == []
+    assert result["changes"] == ["~ 10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
     assert "--- before: owned routes (protocol 201) in table main" in output
     assert "-10.1.2.0/24 via 192.0.2.12 dev eth0 table main" in output
     assert "+10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main" in output
+    assert "\n~ 10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main\n" in output  # the write, in --diff
     pod = [r for r in netns.routes(PROTO) if r["dst"] == "10.1.2.0/24"]
     assert len(pod) == 1 and pod[0]["gateway"] == "192.0.2.13" and pod[0]["onlink"] is True
 
@@ -195,7 +215,7 @@ def test_route_lifecycle(netns):
     args = {"routes": [moved, LINK_ROUTE], "purge": True}
     rc, result, output = netns.run("ip_route", args)
     assert rc == 0 and result["changed"] is True, output
-    assert result["removed"] == ["10.1.3.0/24 via 192.0.2.12 dev eth0 table main"]
+    assert result["changes"] == ["- 10.1.3.0/24 via 192.0.2.12 dev eth0 table main"]
     assert [r["dst"] for r in netns.routes(PROTO) if r["dst"] == "10.1.3.0/24"] == []
     assert [r for r in netns.routes() if r["dst"] == "10.5.0.0/16"] == admin
     # The kernel's own connected route is not ours either.
@@ -205,13 +225,13 @@ def test_route_lifecycle(netns):
     netns.ip("route", "del", "10.1.2.0/24")
     rc, result, output = netns.run("ip_route", args)
     assert rc == 0 and result["changed"] is True, output
-    assert result["added"] == ["10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
+    assert result["changes"] == ["+ 10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
     assert len([r for r in netns.routes(PROTO) if r["dst"] == "10.1.2.0/24"]) == 1
 
     # state=absent removes ours only.
     rc, result, output = netns.run("ip_route", {"routes": [{"dst": "10.1.2.0/24"}, {"dst": "10.5.0.0/16"}], "state": "absent"})
     assert rc == 0 and result["changed"] is True, output
-    assert result["removed"] == ["10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
+    assert result["changes"] == ["- 10.1.2.0/24 via 192.0.2.13 dev eth0 onlink table main"]
     assert "left 10.5.0.0/16 via 192.0.2.1 dev eth0 table main alone" in output  # warning
     assert [r for r in netns.routes() if r["dst"] == "10.5.0.0/16"] == admin
 
@@ -228,7 +248,7 @@ def test_route_foreign_same_key_fails_without_changes(netns):
     # Another metric is another route and coexists with the administrator's.
     rc, result, output = netns.run("ip_route", {"routes": [LINK_ROUTE, dict(POD_ROUTE, metric=100)]})
     assert rc == 0 and result["changed"] is True, output
-    assert "10.1.2.0/24 via 192.0.2.12 dev eth0 metric 100 table main" in result["added"]
+    assert "+ 10.1.2.0/24 via 192.0.2.12 dev eth0 metric 100 table main" in result["changes"]
 
 
 def test_route_missing_dev_fails_without_changes(netns):
@@ -252,13 +272,13 @@ def test_route_unreachable_gateway_explains(netns):
 def test_route_local_table_and_purge_by_table(netns):
     local = {"dst": "0.0.0.0/0", "type": "local", "dev": "lo", "table": 2004}
     rc, result, output = netns.run("ip_route", {"routes": [local]})
-    assert rc == 0 and result["added"] == ["local default dev lo scope host table 2004"], output
+    assert rc == 0 and result["changes"] == ["+ local default dev lo scope host table 2004"], output
     assert route_set(netns.routes(PROTO)) == [(2004, "0.0.0.0/0", 0, None, "lo", 2, False)]
     rc, result, output = netns.run("ip_route", {"routes": [local]})
     assert rc == 0 and result["changed"] is False, output
     # An empty list with purge and an explicit table empties that table of owned routes.
     rc, result, output = netns.run("ip_route", {"routes": [], "purge": True, "tables": [2004]}, diff=True)
-    assert rc == 0 and result["removed"] == ["local default dev lo scope host table 2004"], output
+    assert rc == 0 and result["changes"] == ["- local default dev lo scope host table 2004"], output
     assert "-local default dev lo scope host table 2004" in output
     assert netns.routes(PROTO) == []
 
@@ -286,23 +306,35 @@ def test_rule_lifecycle(netns):
     before = netns.kernel()
     rc, result, output = netns.run("ip_rule", args, check=True, diff=True)
     assert rc == 0 and result["changed"] is True, output
-    assert result["added"] == ["9: from all fwmark 0x200/0xf00 lookup 2004", "110: from 10.1.1.0/24 iif eth0 lookup main"]
+    assert result["changes"] == ["+ 9: from all fwmark 0x200/0xf00 lookup 2004", "+ 110: from 10.1.1.0/24 iif eth0 lookup main"]
     assert "+9: from all fwmark 0x200/0xf00 lookup 2004" in output
+    assert "\n+ 110: from 10.1.1.0/24 iif eth0 lookup main\n" in output  # the write, in --diff
     assert netns.kernel() == before
 
     rc, result, output = netns.run("ip_rule", args)
     assert rc == 0 and result["changed"] is True, output
-    assert result["added"] == ["9: from all fwmark 0x200/0xf00 lookup 2004", "110: from 10.1.1.0/24 iif eth0 lookup main"]
+    assert result["changes"] == ["+ 9: from all fwmark 0x200/0xf00 lookup 2004", "+ 110: from 10.1.1.0/24 iif eth0 lookup main"]
     assert rule_set(netns.rules(PROTO)) == [(9, 2004, 0x200, 0xF00, None, 0, None), (110, 254, None, None, "10.1.1.0", 24, "eth0")]
 
     rc, result, output = netns.run("ip_rule", args)
     assert rc == 0 and result["changed"] is False, output
 
+    # state=gathered: the owned rules only, as the module takes them.
+    kernel = netns.kernel()
+    rc, result, output = netns.run("ip_rule", {"state": "gathered"})
+    assert rc == 0 and result["changed"] is False, output
+    assert result["gathered"] == [
+        {"priority": 9, "action": "to_tbl", "table": 2004, "fwmark": "0x200", "fwmask": "0xf00"},
+        {"priority": 110, "action": "to_tbl", "table": "main", "src": "10.1.1.0/24", "iif": "eth0"},
+    ]
+    assert netns.kernel() == kernel
+
     # Change the table of the mark rule: make-before-break replace.
     args = {"rules": [dict(MARK_RULE, table=2005), SRC_RULE], "purge": True}
     rc, result, output = netns.run("ip_rule", args, diff=True)
-    assert rc == 0 and result["replaced"] == ["9: from all fwmark 0x200/0xf00 lookup 2005"], output
-    assert result["removed"] == [] and result["added"] == []
+    # Make before break: the new rule is added, the old one removed afterwards.
+    assert rc == 0 and result["changes"] == ["+ 9: from all fwmark 0x200/0xf00 lookup 2005",
+                                             "- 9: from all fwmark 0x200/0xf00 lookup 2004"], output
     assert "-9: from all fwmark 0x200/0xf00 lookup 2004" in output
     assert "+9: from all fwmark 0x200/0xf00 lookup 2005" in output
     assert [(r["priority"], r["table"]) for r in netns.rules(PROTO) if r["priority"] == 9] == [(9, 2005)]
@@ -310,7 +342,7 @@ def test_rule_lifecycle(netns):
     # Purge: only the unlisted owned rule goes; the administrator's and the kernel's stay.
     args = {"rules": [dict(MARK_RULE, table=2005)], "purge": True}
     rc, result, output = netns.run("ip_rule", args)
-    assert rc == 0 and result["removed"] == ["110: from 10.1.1.0/24 iif eth0 lookup main"], output
+    assert rc == 0 and result["changes"] == ["- 110: from 10.1.1.0/24 iif eth0 lookup main"], output
     assert [r["priority"] for r in netns.rules(PROTO)] == [9]
     assert [r for r in netns.rules() if r["priority"] == 50] == admin
     assert [r for r in netns.rules() if r["priority"] in (0, 32766, 32767)] == defaults
@@ -318,12 +350,12 @@ def test_rule_lifecycle(netns):
     # Drift: deleted by hand, restored by the next run.
     netns.ip("rule", "del", "priority", "9")
     rc, result, output = netns.run("ip_rule", args)
-    assert rc == 0 and result["added"] == ["9: from all fwmark 0x200/0xf00 lookup 2005"], output
+    assert rc == 0 and result["changes"] == ["+ 9: from all fwmark 0x200/0xf00 lookup 2005"], output
     assert [r["priority"] for r in netns.rules(PROTO)] == [9]
 
     # state=absent.
     rc, result, output = netns.run("ip_rule", {"rules": [{"priority": 9}, {"priority": 50}], "state": "absent"})
-    assert rc == 0 and result["removed"] == ["9: from all fwmark 0x200/0xf00 lookup 2005"], output
+    assert rc == 0 and result["changes"] == ["- 9: from all fwmark 0x200/0xf00 lookup 2005"], output
     assert "left rule '50: from 10.9.0.0/16 lookup 100' alone" in output
     assert netns.rules(PROTO) == []
     assert [r for r in netns.rules() if r["priority"] == 50] == admin

@@ -4,7 +4,9 @@
 """Kernel side of the lab: network namespaces, links, addresses, routes, sysctls.
 
 Observes the lab objects (see ``lab.py``) that live in the kernel and applies
-planned actions to them, with pyroute2 only.  Everything here acts on objects
+planned actions to them, with pyroute2 only; routes are read and written
+through the routing package's netlink backend and named with its tables, like
+every other route of the collection.  Everything here acts on objects
 the lab owns by name (its namespaces, ``<prefix>-ctl``, the veths it made) and,
 in the root namespace, on nothing but ``<prefix>-ctl`` and the routes over it.
 """
@@ -32,14 +34,13 @@ except ImportError as exc:  # reported by the module with missing_required_lib
         code = 0
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab import plan as lab
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing import names as route_names
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors import NetlinkFailure
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.netlink import NetlinkBackend
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.routes import normalize_route
 
 NETNS_RUN_DIR = "/run/netns"
 IFF_UP = 0x1
-MAIN_TABLE = 254
-RT_SCOPE_LINK = 253
-RTPROT_STATIC = 4
-PROTO_NAMES = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 201: "palisade"}
-SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 
 
 def netns_path(name):
@@ -101,6 +102,10 @@ class Kernel(object):
                 sock = IPRoute()
             self._sockets[name] = sock
         return sock
+
+    def routing(self, name):
+        """The routing backend on the namespace's socket (which stays the Kernel's)."""
+        return NetlinkBackend(self.ipr(name))
 
     def forget(self, name):
         sock = self._sockets.pop(name, None)
@@ -202,27 +207,24 @@ def _observe_routes(kernel, ns, links, own_dev, wanted, owned_proto):
     Routes with a metric do not collide with the lab's (metric 0) and are
     ignored.
     """
-    names = _by_index(links)
-    own_index = links.get(own_dev, {}).get("index")
     objs = []
-    for msg in kernel.ipr(ns).get_routes(family=socket.AF_INET, table=MAIN_TABLE):
-        if msg["dst_len"] != 32 or msg.get_attr("RTA_TABLE", MAIN_TABLE) != MAIN_TABLE:
+    for route in kernel.routing(ns).routes(_by_index(links)):
+        if not route["dst"].endswith("/32") or route["table"] != route_names.MAIN_TABLE or route["metric"]:
             continue
-        if msg.get_attr("RTA_PRIORITY"):
-            continue
-        dst = "%s/32" % msg.get_attr("RTA_DST")
-        oif = msg.get_attr("RTA_OIF")
-        owned = oif is not None and oif == own_index and (owned_proto is None or msg["proto"] == owned_proto)
+        dst = route["dst"]
+        owned = route["dev"] is not None and route["dev"] == own_dev and (
+            owned_proto is None or route["protocol"] == owned_proto)
         if not owned and dst not in wanted:
             continue
         attrs = {
-            "dev": names.get(oif, "?") if oif is not None else "(multipath)",
-            "scope": SCOPE_NAMES.get(msg["scope"], str(msg["scope"])),
-            "proto": PROTO_NAMES.get(msg["proto"], str(msg["proto"])),
+            "dev": route["dev"] or "(multipath)",
+            "scope": route["scope"],
+            "proto": route_names.protocol_name(route["protocol"]),
         }
-        if msg.get_attr("RTA_PREFSRC"):
-            attrs["src"] = msg.get_attr("RTA_PREFSRC")
-        meta = {}
+        if route["src"]:
+            attrs["src"] = route["src"]
+        # The route as the kernel has it: a delete sends exactly this.
+        meta = {"route": route}
         if not owned:
             meta["foreign"] = (
                 "a route to %s already exists in the %s namespace (dev %s, proto %s) and is not the lab's; "
@@ -286,7 +288,8 @@ def observe(kernel, spec, record):
             objs.append(veth)
             objs.extend(_observe_addresses(kernel, host.netns, lab.HOST_IFNAME, links[lab.HOST_IFNAME]["index"]))
         wanted = set(["%s/32" % lab.CONTROLLER_ADDRESS]) | (node_routes - set(["%s/32" % host.ipv4]))
-        objs.extend(_observe_routes(kernel, host.netns, links, lab.HOST_IFNAME, wanted, RTPROT_STATIC))
+        objs.extend(_observe_routes(kernel, host.netns, links, lab.HOST_IFNAME, wanted,
+                                    route_names.protocol_number(lab.UNDERLAY_ROUTE_PROTO)))
         objs.append(lab.LabObject("sysctl", (host.netns, lab.FORWARDING_SYSCTL), {
             "value": kernel.read_sysctl(host.netns, lab.FORWARDING_SYSCTL)}))
 
@@ -364,14 +367,28 @@ def _ensure_veth(kernel, action):
     _set_up(kernel, ns, ifname)
 
 
-def _route_args(kernel, obj):
+def _apply_route(kernel, action):
+    """Write or delete one underlay route through the routing backend."""
+    obj = action.obj
     ns, dst = obj.ident
-    addr, plen = dst.split("/")
-    args = {
-        "dst": addr, "dst_len": int(plen), "table": MAIN_TABLE,
-        "oif": _index(kernel, ns, obj.attrs["dev"]),
-    }
-    return args
+    backend = kernel.routing(ns)
+    try:
+        if action.op == "delete":
+            route = obj.meta["route"]
+            oif = _index(kernel, ns, route["dev"]) if route["dev"] else None
+            if oif is not None:
+                try:
+                    backend.delete_route(route, route["protocol"], oif)
+                except NetlinkFailure as exc:
+                    if exc.code not in (errno.ESRCH, errno.ENODEV):
+                        raise
+            return
+        spec = {"dst": dst, "dev": obj.attrs["dev"], "scope": obj.attrs["scope"], "src": obj.attrs.get("src")}
+        route = normalize_route(spec, where="lab route %s" % dst)
+        backend.replace_route(route, route_names.protocol_number(obj.attrs["proto"]), _index(kernel, ns, obj.attrs["dev"]))
+    except NetlinkFailure as exc:
+        # Reported like every other netlink refusal of the lab.
+        raise NetlinkError(exc.code, exc.message)
 
 
 def apply(kernel, action):
@@ -411,17 +428,7 @@ def apply(kernel, action):
         else:
             _ignore((errno.EEXIST,), kernel.ipr(ns).addr, "add", index=index, address=addr, prefixlen=int(plen))
     elif kind == "route":
-        ns = obj.ident[0]
-        if op == "delete":
-            args = _route_args(kernel, obj)
-            if args["oif"] is not None:
-                _ignore((errno.ESRCH, errno.ENODEV), kernel.ipr(ns).route, "del", **args)
-            return
-        args = _route_args(kernel, obj)
-        args.update(scope=RT_SCOPE_LINK, proto=RTPROT_STATIC)
-        if obj.attrs.get("src"):
-            args["prefsrc"] = obj.attrs["src"]
-        kernel.ipr(ns).route("replace", **args)
+        _apply_route(kernel, action)
     elif kind == "sysctl":
         kernel.write_sysctl(obj.ident[0], obj.ident[1], obj.attrs["value"])
     else:
