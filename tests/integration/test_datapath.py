@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps, state as dp_state
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, state as dp_state
 from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -418,10 +418,10 @@ def test_drift_is_repaired(lab):
     lab.ensure(args)
     # An operator deletes a policy entry by hand: e1 -> e2 udp/5353.
     policy_id = dp_state.policy_ids(args["policies"])["server"]
-    key = maps.PolicyKey(policy_id=policy_id, identity=ID["e1"], dir_level=maps.DIR_INGRESS | maps.LEVEL_EXACT,
-                         proto=UDP, port=maps.port_to_be16(5353))
+    key = abi.PolicyKey(policy_id=policy_id, identity=ID["e1"], dir_level=abi.DIR_INGRESS | abi.LEVEL_EXACT,
+                         proto=UDP, port=abi.port_to_be16(5353))
     sh("bpftool", "map", "delete", "pinned", lab.map_pin("policy"), "key", "hex",
-       *["%02x" % b for b in maps.to_bytes(key)])
+       *["%02x" % b for b in abi.to_bytes(key)])
     assert lab.probe("e1", [{"proto": "udp", "dst": ADDR["e2"], "port": 5353}]) == [False]
     result = lab.apply(args)
     assert result["changed"] is True and result["writes"]["policy"] == 1
