@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kernel side of the lab: network namespaces, links, addresses, routes, sysctls.
 
-Observes the lab objects (see ``lab.py``) that live in the kernel and applies
+Observes the lab objects (see plan.py) that live in the kernel and applies
 planned actions to them, with pyroute2 only.  Everything here acts on objects
 the lab owns by name (its namespaces, ``<prefix>-ctl``, the veths it made) and,
 in the root namespace, on nothing but ``<prefix>-ctl`` and the routes over it.
