@@ -197,7 +197,7 @@ def measure(tmp, bpffs):
                 if written == size:
                     break
                 pol.update(abi.PolicyKey(policy_id=7, identity=ident, dir_level=abi.LEVEL_EXACT, proto=6,
-                                          port=abi.port_to_be16(port)),
+                                         port=abi.port_to_be16(port)),
                            abi.PolicyValue(flags=abi.POL_F_ALLOW, allow_level=abi.LEVEL_EXACT))
                 written += 1
             ident += 1

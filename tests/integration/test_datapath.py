@@ -438,7 +438,7 @@ def test_drift_is_repaired(lab):
     # An operator deletes a policy entry by hand: e1 -> e2 udp/5353.
     policy_id = dp_state.policy_ids(args["policies"])["server"]
     key = abi.PolicyKey(policy_id=policy_id, identity=ID["e1"], dir_level=abi.DIR_INGRESS | abi.LEVEL_EXACT,
-                         proto=UDP, port=abi.port_to_be16(5353))
+                        proto=UDP, port=abi.port_to_be16(5353))
     sh("bpftool", "map", "delete", "pinned", lab.map_pin("policy"), "key", "hex",
        *["%02x" % b for b in abi.to_bytes(key)])
     assert lab.probe("e1", [{"proto": "udp", "dst": ADDR["e2"], "port": 5353}]) == [False]

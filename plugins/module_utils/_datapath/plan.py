@@ -228,7 +228,7 @@ def _shadowed_by_deny(key, want):
             break
         anc = dp_policy.ancestor(prefix, level)
         akey = abi.to_bytes(abi.PolicyKey(policy_id=pid, identity=identity, dir_level=dir_bit | anc[0],
-                                            proto=anc[1], port=abi.port_to_be16(anc[2])))
+                                          proto=anc[1], port=abi.port_to_be16(anc[2])))
         if _is_deny(want.get(akey)):
             return True
     return False

@@ -128,7 +128,7 @@ def kernel_entries(policy_id, direction, nodes):
     out = {}
     for (identity, level, proto, port), (flags, allow_level) in nodes.items():
         key = abi.PolicyKey(policy_id=policy_id, identity=identity, dir_level=dir_bit | level,
-                             proto=proto, port=abi.port_to_be16(port))
+                            proto=proto, port=abi.port_to_be16(port))
         value = abi.PolicyValue(flags=flags, allow_level=allow_level)
         out[abi.to_bytes(key)] = abi.to_bytes(value)
     return out
@@ -169,4 +169,3 @@ def describe_value(value):
         return "deny"
     word = "redirect" if flags & abi.POL_F_L7 else "allow"
     return word
-

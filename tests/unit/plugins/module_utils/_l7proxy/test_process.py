@@ -16,9 +16,11 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import proc
 MAPS = {"endpoints": {"10.1.1.10": "p1"}, "rules": {"p1": "r-allow", "p2": "r-deny"}}
 
 
+CONFIG = "global\n    master-worker\n"
+
+
 def sizes(item):
     return dict((name, m["entries"]) for name, m in item["maps"].items())
-CONFIG = "global\n    master-worker\n"
 
 
 class FakeService(object):
