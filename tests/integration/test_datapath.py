@@ -340,16 +340,16 @@ def test_enforcement_idempotence_and_check_mode(lab):
     # before/after: a summary of what the module owns (a fresh host: nothing)
     digest = result["program"]["hash"]
     assert result["before"] == {"programs": [], "maps": [], "attached": {}, "steering": [], "entries": {}}
-    after = result["after"]
-    assert after["programs"] == [digest] and after["steering"] == []
-    assert after["maps"] == sorted(os.path.basename(p) for p in glob.glob(BPFFS_DIR + "/maps/*"))
-    assert after["attached"] == dict((IFNAME[n], {"ingress": "from_endpoint:" + digest, "egress": "to_endpoint:" + digest})
+    owned = result["after"]
+    assert owned["programs"] == [digest] and owned["steering"] == []
+    assert owned["maps"] == sorted(os.path.basename(p) for p in glob.glob(BPFFS_DIR + "/maps/*"))
+    assert owned["attached"] == dict((IFNAME[n], {"ingress": "from_endpoint:" + digest, "egress": "to_endpoint:" + digest})
                                      for n in IFNAME)
-    assert after["entries"] == {"endpoints": 3, "ipcache_host": 3, "ipcache_prefix": 2,
+    assert owned["entries"] == {"endpoints": 3, "ipcache_host": 3, "ipcache_prefix": 2,
                                 "policy": len(lab.map_dump("policy"))}
     # changes: the compile, the maps it creates, then one line per map write and per attachment
     assert result["changes"][0] == "+ program %s: compile (not compiled yet)" % digest
-    assert len(result["changes"]) == 1 + len(after["maps"]) + sum(result["writes"].values()) + 6, result["changes"]
+    assert len(result["changes"]) == 1 + len(owned["maps"]) + sum(result["writes"].values()) + 6, result["changes"]
     # Our filters, recognisable: priority 1, handle 0xc9, a palisade: name.
     shown = lab.tc_filters("lxc2", "egress")
     assert re.search(r"pref 1 bpf .*handle 0xc9 palisade:to_endpoint:%s direct-action" % result["program"]["hash"], shown), shown
@@ -398,7 +398,7 @@ def test_enforcement_idempotence_and_check_mode(lab):
     assert result["changed"] is False and result["program"]["compiled"] is False
     assert set(result["writes"].values()) == {0} and set(result["attachments"].values()) == {0}
     assert result["changes"] == []
-    assert result["before"] == result["after"] == after
+    assert result["before"] == result["after"] == owned
 
     # --check with a different policy: reports, changes nothing.
     changed = desired(e2_policy={"ingress": {"enforced": True, "entries": [[ID["e3"], TCP, 80, 80, "allow"]]}})
@@ -409,9 +409,9 @@ def test_enforcement_idempotence_and_check_mode(lab):
     assert "- policy server ingress: from %d (k8s:app=e1) tcp/8080: deny" % ID["e1"] in result["changes"]
     assert "+ policy server ingress: from 70003 (k8s:app=e3) tcp/80: allow" in output  # the --diff, prepared
     # the --diff's before/after: the summary, where only the policy map's size moves
-    assert result["before"] == after and result["after"]["entries"]["policy"] < after["entries"]["policy"]
-    assert dict(result["after"], entries=None) == dict(after, entries=None)
-    assert "-entries of policy: %d" % after["entries"]["policy"] in output
+    assert result["before"] == owned and result["after"]["entries"]["policy"] < owned["entries"]["policy"]
+    assert dict(result["after"], entries=None) == dict(owned, entries=None)
+    assert "-entries of policy: %d" % owned["entries"]["policy"] in output
     assert "+entries of policy: %d" % result["after"]["entries"]["policy"] in output
     assert result["writes"]["policy"] > 0
     assert lab.kernel_snapshot() == snapshot
