@@ -107,7 +107,7 @@ def measure(tmp, bpffs):
     from pyroute2 import IPRoute
 
     import p2_p4_lib as lib  # the shared BPF_PROG_TEST_RUN harness and packets
-    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps, programs, reconcile, settings
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, bpfsys, maps, programs, reconcile, settings
 
     harness = lib.TestRun()
 
@@ -184,7 +184,7 @@ def measure(tmp, bpffs):
         host = handle("ipcache_host")
         for i in range(IPCACHE):
             ip = "10.%d.%d.%d" % (60 + i // 62500, (i // 250) % 250, i % 250 + 1)
-            host.update(maps.IPCacheHostKey(addr=maps.ip_to_u32(ip)), maps.IPCacheValue(identity=1000 + i))
+            host.update(abi.IPCacheHostKey(addr=abi.ip_to_u32(ip)), abi.IPCacheValue(identity=1000 + i))
         return loaded, directory, handle
 
     def configure(handle, size):
@@ -196,14 +196,14 @@ def measure(tmp, bpffs):
             for port in ports:
                 if written == size:
                     break
-                pol.update(maps.PolicyKey(policy_id=7, identity=ident, dir_level=maps.LEVEL_EXACT, proto=6,
-                                          port=maps.port_to_be16(port)),
-                           maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=maps.LEVEL_EXACT))
+                pol.update(abi.PolicyKey(policy_id=7, identity=ident, dir_level=abi.LEVEL_EXACT, proto=6,
+                                         port=abi.port_to_be16(port)),
+                           abi.PolicyValue(flags=abi.POL_F_ALLOW, allow_level=abi.LEVEL_EXACT))
                 written += 1
             ident += 1
-        cfg = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=maps.EP_F_ENFORCE_INGRESS)
-        cfg.levels[0] = 1 << maps.LEVEL_EXACT
-        handle("endpoints").update(maps.EndpointKey(ifindex=ep_if), cfg)
+        cfg = abi.EndpointConfig(ipv4=abi.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=abi.EP_F_ENFORCE_INGRESS)
+        cfg.levels[0] = 1 << abi.LEVEL_EXACT
+        handle("endpoints").update(abi.EndpointKey(ifindex=ep_if), cfg)
 
     loaded, directory, handle = prepared("newflow")
     results["new_flow_ns"] = {}
@@ -212,7 +212,7 @@ def measure(tmp, bpffs):
         # from 10.60.0.5 (identity 1004) to tcp/80, an entry at every size.
         pol = handle("policy")
         for k in list(pol.items()):
-            pol.delete(maps.PolicyKey.from_buffer_copy(k))
+            pol.delete(abi.PolicyKey.from_buffer_copy(k))
         configure(handle, size)
         ns, verdict = test_run(loaded.fds["to_endpoint"], packet("10.60.0.5", ep_ip, 40000, 80), ep_if)
         assert verdict == 0xFFFFFFFF, verdict  # TC_ACT_UNSPEC: passed
@@ -222,13 +222,13 @@ def measure(tmp, bpffs):
     # flow probes the peer's chain (hit at 24) and the any-peer chain at
     # levels 24, 8 and 0 (three misses): four policy lookups.
     pol = handle("policy")
-    for level, proto, port in ((maps.LEVEL_EXACT, 6, 22), (maps.LEVEL_PROTO, 17, 0), (maps.LEVEL_ANY, 0, 0)):
-        pol.update(maps.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=maps.port_to_be16(port)),
-                   maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=level))
+    for level, proto, port in ((abi.LEVEL_EXACT, 6, 22), (abi.LEVEL_PROTO, 17, 0), (abi.LEVEL_ANY, 0, 0)):
+        pol.update(abi.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=abi.port_to_be16(port)),
+                   abi.PolicyValue(flags=abi.POL_F_ALLOW, allow_level=level))
     cfg_map = handle("endpoints")
-    cfg = maps.EndpointConfig.from_buffer_copy(cfg_map.lookup(maps.EndpointKey(ifindex=ep_if)))
-    cfg.levels[1] = (1 << maps.LEVEL_EXACT) | (1 << maps.LEVEL_PROTO) | (1 << maps.LEVEL_ANY)
-    cfg_map.update(maps.EndpointKey(ifindex=ep_if), cfg)
+    cfg = abi.EndpointConfig.from_buffer_copy(cfg_map.lookup(abi.EndpointKey(ifindex=ep_if)))
+    cfg.levels[1] = (1 << abi.LEVEL_EXACT) | (1 << abi.LEVEL_PROTO) | (1 << abi.LEVEL_ANY)
+    cfg_map.update(abi.EndpointKey(ifindex=ep_if), cfg)
     results["new_flow_4_lookups_ns"] = test_run(loaded.fds["to_endpoint"], packet("10.60.0.5", ep_ip, 40000, 80), ep_if)[0]
     # A denied new flow: default deny, counted and reported (ring buffer event).
     # (The ring buffer fills up after a few thousand events; the rest of the

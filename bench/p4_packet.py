@@ -48,7 +48,7 @@ UPLINK_CASES = ("elsewhere", "l4_endpoint", "l7_established")
 def host_testrun(job):
     from bcc import BPF  # pylint: disable=import-outside-toplevel
     from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
-    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps, programs, reconcile, settings
+    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, bpfsys, maps, programs, reconcile, settings
 
     test_run = lib.TestRun()
     cfg = job["cfg"]
@@ -79,28 +79,28 @@ def host_testrun(job):
         host = handle("ipcache_host")
         for i in range(cfg["ipcache"]):
             ip = "10.%d.%d.%d" % (60 + i // 62500, (i // 250) % 250, i % 250 + 1)
-            host.update(maps.IPCacheHostKey(addr=maps.ip_to_u32(ip)), maps.IPCacheValue(identity=1000 + i))
+            host.update(abi.IPCacheHostKey(addr=abi.ip_to_u32(ip)), abi.IPCacheValue(identity=1000 + i))
         res.setdefault("ipcache_entries", {})[kind] = len(host.items())
         return loaded, handle
 
-    def configure(handle, size, flags=maps.EP_F_ENFORCE_INGRESS):
+    def configure(handle, size, flags=abi.EP_F_ENFORCE_INGRESS):
         pol = handle("policy")
         for key in list(pol.items()):
-            pol.delete(maps.PolicyKey.from_buffer_copy(key))
+            pol.delete(abi.PolicyKey.from_buffer_copy(key))
         ports = (80, 443, 8080, 53, 22, 3306, 5432, 6379, 9090, 8443)
         written, ident = 0, 1004   # the probe's peer 10.60.0.5 is identity 1004; tcp/80 is an entry at every size
         while written < size:
             for port in ports:
                 if written == size:
                     break
-                pol.update(maps.PolicyKey(policy_id=7, identity=ident, dir_level=maps.LEVEL_EXACT, proto=6,
-                                          port=maps.port_to_be16(port)),
-                           maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=maps.LEVEL_EXACT))
+                pol.update(abi.PolicyKey(policy_id=7, identity=ident, dir_level=abi.LEVEL_EXACT, proto=6,
+                                         port=abi.port_to_be16(port)),
+                           abi.PolicyValue(flags=abi.POL_F_ALLOW, allow_level=abi.LEVEL_EXACT))
                 written += 1
             ident += 1
-        ep = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=flags)
-        ep.levels[0] = 1 << maps.LEVEL_EXACT
-        handle("endpoints").update(maps.EndpointKey(ifindex=ep_if), ep)
+        ep = abi.EndpointConfig(ipv4=abi.ip_to_u32(ep_ip), identity=99, policy_id=7, flags=flags)
+        ep.levels[0] = 1 << abi.LEVEL_EXACT
+        handle("endpoints").update(abi.EndpointKey(ifindex=ep_if), ep)
         return len(pol.items())
 
     loaded, handle = prepared("newflow")
@@ -124,15 +124,15 @@ def host_testrun(job):
     # addresses are this host's endpoints (local_ifindex).
     loaded, handle = prepared("uplink")
     uplink = loaded.fds["from_network"]
-    handle("ipcache_host").update(maps.IPCacheHostKey(addr=maps.ip_to_u32(ep_ip)),
-                                  maps.IPCacheValue(identity=99, local_ifindex=ep_if))
+    handle("ipcache_host").update(abi.IPCacheHostKey(addr=abi.ip_to_u32(ep_ip)),
+                                  abi.IPCacheValue(identity=99, local_ifindex=ep_if))
     res["uplink"] = {}
     res["uplink"]["elsewhere"], retval = measure(uplink, lib.tcp_packet(peer_ip, "10.60.0.9", 40000, 80))
     assert retval == 0xFFFFFFFF, retval
     configure(handle, 10)
     res["uplink"]["l4_endpoint"], retval = measure(uplink)
     assert retval == 0xFFFFFFFF, retval
-    configure(handle, 10, maps.EP_F_ENFORCE_INGRESS | maps.EP_F_L7_INGRESS)
+    configure(handle, 10, abi.EP_F_ENFORCE_INGRESS | abi.EP_F_L7_INGRESS)
     dummy, retval = test_run(loaded.fds["to_endpoint"], probe, ep_if, 1, 1)  # the flow's conntrack entry
     assert retval == 0xFFFFFFFF, retval
     res["uplink"]["l7_established"], retval = measure(uplink, lib.tcp_packet(peer_ip, ep_ip, 40000, 80, flags=0x10))

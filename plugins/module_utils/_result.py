@@ -14,7 +14,7 @@ resource modules:
     predicted in check mode and read back from the kernel otherwise), in the
     module's own input schema where that is small enough to list; a module
     whose objects are too many to list (the datapath's maps) returns a
-    summary instead and says so in its RETURN documentation.
+    summary instead (``summarised``) and says so in its RETURN documentation.
 ``changes``
     the exact writes, one line each, in the order they were (or would be)
     made: ``+`` adds, ``-`` removes, ``~`` changes in place.
@@ -40,10 +40,7 @@ def _text(lines):
     return "".join("%s\n" % line for line in lines)
 
 
-def reconciled(changed, before, after, changes, header, render=str, warnings=(), **extra):
-    """The result dict of one reconciliation. ``render`` turns one object of
-    ``before``/``after`` into its ``--diff`` line; ``header`` says what the
-    lines are (e.g. "owned routes (protocol 201) in table main")."""
+def _result(changed, before, after, changes, header, before_lines, after_lines, warnings, extra):
     result = dict(extra)
     result.update(
         changed=bool(changed),
@@ -52,13 +49,28 @@ def reconciled(changed, before, after, changes, header, render=str, warnings=(),
         changes=list(changes),
         warnings=list(warnings),
         diff={
-            "before": _text(render(item) for item in before),
-            "after": _text(render(item) for item in after),
+            "before": _text(before_lines),
+            "after": _text(after_lines),
             "before_header": header,
             "after_header": header,
         },
     )
     return result
+
+
+def reconciled(changed, before, after, changes, header, render=str, warnings=(), **extra):
+    """The result dict of one reconciliation. ``render`` turns one object of
+    ``before``/``after`` into its ``--diff`` line; ``header`` says what the
+    lines are (e.g. "owned routes (protocol 201) in table main")."""
+    return _result(changed, before, after, changes, header, [render(item) for item in before],
+                   [render(item) for item in after], warnings, extra)
+
+
+def summarised(changed, before, after, changes, header, lines, warnings=(), **extra):
+    """The result dict of a module whose objects are too many to list:
+    ``before``/``after`` are summaries (dicts), and ``lines`` turns one
+    summary into its ``--diff`` lines."""
+    return _result(changed, before, after, changes, header, lines(before), lines(after), warnings, extra)
 
 
 def gathered(objects, **extra):
@@ -73,13 +85,6 @@ def exit_reconciled(module, result):
     with the ``changes`` lines as its ``prepared`` text; then exit."""
     for warning in result.pop("warnings", ()):
         module.warn(warning)
-    if "lines" in result:
-        # Transitional: results that still carry "lines" (one per change)
-        # show them as the diff, as before the contract.
-        if module._diff and result["lines"]:
-            result["diff"] = {"prepared": _text(result["lines"])}
-        module.exit_json(**result)
-        return
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         if result.get("changes"):

@@ -126,6 +126,9 @@ options:
     type: str
 notes:
   - Run with the managed host's system Python (C(ansible_python_interpreter=/usr/bin/python3)), where bcc is.
+  - There is no C(state=gathered) - the kernel holds endpoints by interface index and policies compiled into
+    nodes, not in this module's input schema; M(palisade.ebpf.datapath_info) reads the endpoint configs, counters
+    and drop events.
 """
 
 EXAMPLES = r"""
@@ -159,6 +162,59 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+before:
+  description:
+    - What the module owned on the host before the run, as a summary, since its objects (60,000 IP table entries
+      and more) are too many to list - the renderings whose programs are pinned, the map pins, the tc attachments
+      per interface and direction, the L7 steering and the number of entries of each reconciled map (at this
+      rendering's layout). RV(changes) says what changes in the maps.
+    - With C(--diff), one line each as the diff's before text.
+  returned: always
+  type: dict
+  contains:
+    programs:
+      description: Hashes of the renderings pinned under O(bpffs_dir)C(/progs).
+      type: list
+      elements: str
+    maps:
+      description: Pin names under O(bpffs_dir)C(/maps) (C(<map>-<layout>)).
+      type: list
+      elements: str
+    attached:
+      description: The collection's tc programs, C(<program>:<rendering hash>), by interface and tc direction.
+      type: dict
+    steering:
+      description: How redirected flows reach the L7 proxy, C(sk_lookup) or C(tproxy); empty without the L7 redirect.
+      type: list
+      elements: str
+    entries:
+      description: Entries of the maps the module reconciles (C(endpoints), C(ipcache_host), C(ipcache_prefix), C(policy)).
+      type: dict
+  sample:
+    programs: ["3f1c9a0d2b7e4c11"]
+    maps: ["endpoints-7724f1f7", "ipcache_host-230aa899", "policy-43117f0a"]
+    attached: {"lxcd96b5160": {"egress": "to_endpoint:3f1c9a0d2b7e4c11", "ingress": "from_endpoint:3f1c9a0d2b7e4c11"}}
+    steering: []
+    entries: {"endpoints": 1, "ipcache_host": 2, "ipcache_prefix": 1, "policy": 1}
+after:
+  description:
+    - The same summary after the run, as the plan leaves it (every write either succeeds or the task fails);
+      in check mode what the run would leave. Equal to RV(before) when nothing changed.
+    - With C(--diff), one line each as the diff's after text.
+  returned: always
+  type: dict
+changes:
+  description:
+    - Every write, in the order it was (or, in check mode, would be) made, one line each in human terms
+      (policy names, identities with their labels, protocols and ports) - C(+) adds, C(-) removes, C(~) changes in
+      place. Empty when nothing differed.
+    - With C(--diff), the diff's prepared text.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "+ policy deathstar ingress: from 987654321 (k8s:class=tiefighter) tcp/80: allow"
+    - "+ attach tc ingress of lxcd96b5160 (default/deathstar-1): from_endpoint 3f1c9a0d2b7e4c11"
 writes:
   description: Kernel map writes (updates and deletes) per map; all zero when nothing differed.
   returned: always
@@ -174,19 +230,16 @@ program:
   returned: when state is present
   type: dict
   sample: {"hash": "3f1c9a0d2b7e4c11", "compiled": false}
-lines:
-  description: What changed (or would change), in human terms; also the diff with C(--diff).
-  returned: always
-  type: list
-  elements: str
-  sample:
-    - "+ policy deathstar ingress: from 987654321 (k8s:class=tiefighter) tcp/80: allow"
-    - "+ attach tc ingress of lxcd96b5160 (default/deathstar-1): from_endpoint 3f1c9a0d2b7e4c11"
 timings:
   description: Seconds spent observing, compiling, writing maps and changing tc filters.
   returned: when state is present
   type: dict
   sample: {"observe_maps": 0.01, "compile": 1.9, "map_writes": 0.002, "tc": 0.004, "total": 2.1}
+endpoints:
+  description: The number of endpoints in the input.
+  returned: when state is present
+  type: int
+  sample: 1
 verifier_log:
   description: The compiler's or verifier's output, when the program was rejected.
   returned: on a rejected program

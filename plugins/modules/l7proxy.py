@@ -40,8 +40,10 @@ options:
       - V(present) runs the proxy as described; V(absent) stops it (soft stop, then SIGTERM), empties the
         socket map slot and removes the map files and state file this module wrote. C(haproxy.cfg) is left
         to the role.
+      - V(gathered) changes nothing and returns the map files this module wrote as RV(gathered), in the form of
+        O(maps).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, gathered]
     default: present
   dir:
     description: The proxy's directory, holding C(haproxy.cfg), its maps, socket, pid file and this module's state.
@@ -111,35 +113,85 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-lines:
-  description: What changed (or would change), in human terms; also the diff with C(--diff).
-  returned: always
+before:
+  description:
+    - The proxy before the run, as a summary (its maps hold the fleet's IP table, too many entries to list;
+      RV(changes) says what changes in them).
+    - With C(--diff), one line each as the diff's before text.
+  returned: when state is present or absent
+  type: dict
+  contains:
+    running:
+      description: Whether the HAProxy master runs.
+      type: bool
+    pid:
+      description: The HAProxy master's pid; null when it does not run (or, in RV(after) in check mode, is not started yet).
+      type: int
+    config:
+      description: The first 16 hex digits of the sha256 of the C(haproxy.cfg) the running proxy loaded; null when not known.
+      type: str
+    maps:
+      description:
+        - Each map file this module writes, by map name - its number of C(entries) and C(sha256), the first 16 hex
+          digits of the sha256 of its text (so that a changed map shows in the diff even when its size does not).
+      type: dict
+    registered:
+      description: Whether the proxy's listener is in slot 0 of the proxy socket map.
+      type: bool
+    tcp_early_demux:
+      description: C(net.ipv4.tcp_early_demux) in this network namespace; null when the kernel has none.
+      type: str
+  sample:
+    running: true
+    pid: 4242
+    config: "3f1c9a0d2b7e4c11"
+    maps: {"endpoints": {"entries": 1, "sha256": "5d2ad0c4c8b1e3f0"}, "rules": {"entries": 2, "sha256": "0b9e6a1d44f2c713"}}
+    registered: true
+    tcp_early_demux: "0"
+after:
+  description:
+    - The same summary after the run (in check mode, what the run would leave); equal to RV(before) when
+      nothing changed.
+    - With C(--diff), one line each as the diff's after text.
+  returned: when state is present or absent
+  type: dict
+changes:
+  description:
+    - What changed (or, in check mode, would change), in order, one line each - C(+) adds, C(-) removes, C(~)
+      changes in place. Empty when nothing differed.
+    - With C(--diff), the diff's prepared text.
+  returned: when state is present or absent
   type: list
   elements: str
   sample:
     - "~ map rules: +2 -1"
     - "~ reload haproxy (configuration changed)"
     - "+ register listener 127.0.0.1:15001 in the proxy socket map"
+gathered:
+  description: The map files this module wrote, by map name, each key to value (the form of O(maps)).
+  returned: when state is gathered
+  type: dict
+  sample: {"maps": {"endpoints": {"10.1.1.10": "deathstar"}, "identities": {"10.1.1.10": "123456789"}}}
 pid:
   description: The HAProxy master's pid (none when it is not running, or would be started in check mode).
-  returned: when state is present
+  returned: when state is present or absent
   type: int
   sample: 4242
 started:
   description: Whether HAProxy was (or would be) started.
-  returned: always
+  returned: when state is present or absent
   type: bool
 reloaded:
   description: Whether HAProxy was (or would be) reloaded.
-  returned: always
+  returned: when state is present or absent
   type: bool
 registered:
   description: Whether the listener was (or would be) put into slot 0 of the proxy socket map.
-  returned: always
+  returned: when state is present or absent
   type: bool
 map_writes:
   description: Map files written plus runtime map entries added, changed or removed.
-  returned: always
+  returned: when state is present or absent
   type: int
   sample: 3
 listener:
@@ -147,16 +199,12 @@ listener:
   returned: when state is present and HAProxy runs
   type: dict
   sample: {"inode": 817743, "cookie": 4099, "holder_pid": 4243}
-warnings:
-  description: Warnings, also shown by Ansible.
-  returned: always
-  type: list
-  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import HAPROXY_BIN, L7_PROXY_PORT, L7_PROXY_UNIT
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import process
 from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 
@@ -164,15 +212,15 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
             dir=dict(type="path", required=True),
-            port=dict(type="int", default=15001),
+            port=dict(type="int", default=L7_PROXY_PORT),
             maps=dict(type="dict", default={}),
             ipcache_packed=dict(type="str"),
             bpffs_dir=dict(type="path"),
             service_manager=dict(type="str", choices=["auto", "process", "systemd"], default="auto"),
-            unit=dict(type="str", default="palisade-l7proxy"),
-            haproxy_bin=dict(type="path", default="/usr/sbin/haproxy"),
+            unit=dict(type="str", default=L7_PROXY_UNIT),
+            haproxy_bin=dict(type="path", default=HAPROXY_BIN),
         ),
         required_if=[("state", "present", ("bpffs_dir",))],
         supports_check_mode=True,

@@ -168,22 +168,37 @@ ssh_private_key:
   returned: always
   type: str
   sample: /var/lib/palisade-lab/pal/id_ed25519
-actions:
-  description: What was done (or, in check mode, would be done), in order.
-  returned: always
-  type: list
-  elements: str
-  sample:
-    - create netns pal-h-node1 (host node1)
-    - restart server default/deathstar-1 in pal-e-default-deathstar-1 tcp/80 udp/53 [script 0123456789ab]
-objects:
-  description: The lab's objects after the run, one line each (the same lines as the diff).
+before:
+  description:
+    - The lab's objects before the run, one line each in creation order (namespaces, links, addresses, routes,
+      sysctls, processes, keys); with C(--diff), the diff's before text.
   returned: always
   type: list
   elements: str
   sample:
     - netns pal-fabric (fabric)
+after:
+  description:
+    - The lab's objects after the run (in check mode, what the run would leave), as RV(before); with C(--diff),
+      the diff's after text.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - netns pal-fabric (fabric)
+    - netns pal-h-node1 (host node1)
     - "route pal-h-node1: 192.0.2.13/32 dev eth0 scope link proto static"
+changes:
+  description:
+    - What was done (or, in check mode, would be done), in order, one line each - C(+) creates, C(-) deletes,
+      C(~) updates, replaces or restarts (the word after it says which). With C(--diff), the diff's prepared
+      text.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "+ netns pal-h-node1 (host node1)"
+    - "~ restart server default/deathstar-1 in pal-e-default-deathstar-1: tcp/80 udp/53 [script 0123456789ab]"
 """
 
 import os
@@ -196,6 +211,7 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._lab import (
     kernel as lab_kernel,
 )
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
 
 
 def main():
@@ -245,16 +261,12 @@ def main():
         if params["state"] == "present" and spec.ssh_hosts:
             bins["sshd"] = module.get_bin_path("sshd", required=True, opt_dirs=["/usr/sbin"])
             bins["ssh-keygen"] = module.get_bin_path("ssh-keygen", required=True)
-        result, warnings = lab_exec.reconcile(spec, params["state"], module.check_mode, bins)
+        result = lab_exec.reconcile(spec, params["state"], module.check_mode, bins)
     except lab.LabError as exc:
         module.fail_json(msg=str(exc))
     except (OSError, IOError, lab_kernel.NetlinkError) as exc:
         module.fail_json(msg="lab %s: %s" % (params["state"], exc))
-    for warning in warnings:
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    exit_reconciled(module, result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps, state as dp_state
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, state as dp_state
 from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -337,6 +337,19 @@ def test_enforcement_idempotence_and_check_mode(lab):
     assert result["program"]["compiled"] is True
     assert result["attachments"] == {"attached": 6, "replaced": 0, "detached": 0}
     assert result["writes"]["endpoints"] == 3
+    # before/after: a summary of what the module owns (a fresh host: nothing)
+    digest = result["program"]["hash"]
+    assert result["before"] == {"programs": [], "maps": [], "attached": {}, "steering": [], "entries": {}}
+    owned = result["after"]
+    assert owned["programs"] == [digest] and owned["steering"] == []
+    assert owned["maps"] == sorted(os.path.basename(p) for p in glob.glob(BPFFS_DIR + "/maps/*"))
+    assert owned["attached"] == dict((IFNAME[n], {"ingress": "from_endpoint:" + digest, "egress": "to_endpoint:" + digest})
+                                     for n in IFNAME)
+    assert owned["entries"] == {"endpoints": 3, "ipcache_host": 3, "ipcache_prefix": 2,
+                                "policy": len(lab.map_dump("policy"))}
+    # changes: the compile, the maps it creates, then one line per map write and per attachment
+    assert result["changes"][0] == "+ program %s: compile (not compiled yet)" % digest
+    assert len(result["changes"]) == 1 + len(owned["maps"]) + sum(result["writes"].values()) + 6, result["changes"]
     # Our filters, recognisable: priority 1, handle 0xc9, a palisade: name.
     shown = lab.tc_filters("lxc2", "egress")
     assert re.search(r"pref 1 bpf .*handle 0xc9 palisade:to_endpoint:%s direct-action" % result["program"]["hash"], shown), shown
@@ -384,16 +397,22 @@ def test_enforcement_idempotence_and_check_mode(lab):
     result = lab.apply(args)
     assert result["changed"] is False and result["program"]["compiled"] is False
     assert set(result["writes"].values()) == {0} and set(result["attachments"].values()) == {0}
-    assert result["lines"] == []
+    assert result["changes"] == []
+    assert result["before"] == result["after"] == owned
 
     # --check with a different policy: reports, changes nothing.
     changed = desired(e2_policy={"ingress": {"enforced": True, "entries": [[ID["e3"], TCP, 80, 80, "allow"]]}})
     snapshot = lab.kernel_snapshot()
     rc, result, output = lab.run("datapath", changed, check=True, diff=True)
     assert rc == 0 and result["changed"] is True, output
-    assert "+ policy server ingress: from %d (k8s:app=e3) tcp/80: allow" % ID["e3"] in result["lines"]
-    assert "- policy server ingress: from %d (k8s:app=e1) tcp/8080: deny" % ID["e1"] in result["lines"]
-    assert "+ policy server ingress: from 70003 (k8s:app=e3) tcp/80: allow" in output  # the --diff
+    assert "+ policy server ingress: from %d (k8s:app=e3) tcp/80: allow" % ID["e3"] in result["changes"]
+    assert "- policy server ingress: from %d (k8s:app=e1) tcp/8080: deny" % ID["e1"] in result["changes"]
+    assert "+ policy server ingress: from 70003 (k8s:app=e3) tcp/80: allow" in output  # the --diff, prepared
+    # the --diff's before/after: the summary, where only the policy map's size moves
+    assert result["before"] == owned and result["after"]["entries"]["policy"] < owned["entries"]["policy"]
+    assert dict(result["after"], entries=None) == dict(owned, entries=None)
+    assert "-entries of policy: %d" % owned["entries"]["policy"] in output
+    assert "+entries of policy: %d" % result["after"]["entries"]["policy"] in output
     assert result["writes"]["policy"] > 0
     assert lab.kernel_snapshot() == snapshot
     assert lab.probe("e3", [{"proto": "tcp", "dst": ADDR["e2"], "port": 80}]) == [False]
@@ -418,14 +437,15 @@ def test_drift_is_repaired(lab):
     lab.ensure(args)
     # An operator deletes a policy entry by hand: e1 -> e2 udp/5353.
     policy_id = dp_state.policy_ids(args["policies"])["server"]
-    key = maps.PolicyKey(policy_id=policy_id, identity=ID["e1"], dir_level=maps.DIR_INGRESS | maps.LEVEL_EXACT,
-                         proto=UDP, port=maps.port_to_be16(5353))
+    key = abi.PolicyKey(policy_id=policy_id, identity=ID["e1"], dir_level=abi.DIR_INGRESS | abi.LEVEL_EXACT,
+                        proto=UDP, port=abi.port_to_be16(5353))
     sh("bpftool", "map", "delete", "pinned", lab.map_pin("policy"), "key", "hex",
-       *["%02x" % b for b in maps.to_bytes(key)])
+       *["%02x" % b for b in abi.to_bytes(key)])
     assert lab.probe("e1", [{"proto": "udp", "dst": ADDR["e2"], "port": 5353}]) == [False]
     result = lab.apply(args)
     assert result["changed"] is True and result["writes"]["policy"] == 1
-    assert result["lines"] == ["+ policy server ingress: from %d (k8s:app=e1) udp/5353: allow" % ID["e1"]]
+    assert result["changes"] == ["+ policy server ingress: from %d (k8s:app=e1) udp/5353: allow" % ID["e1"]]
+    assert result["after"]["entries"]["policy"] == result["before"]["entries"]["policy"] + 1
     assert lab.probe("e1", [{"proto": "udp", "dst": ADDR["e2"], "port": 5353}]) == [True]
 
     # ... and detaches a program by hand.
@@ -434,6 +454,7 @@ def test_drift_is_repaired(lab):
     result = lab.apply(args)
     assert result["changed"] is True and result["attachments"]["attached"] == 1
     assert set(result["writes"].values()) == {0}
+    assert "egress" not in result["before"]["attached"]["lxc2"] and "egress" in result["after"]["attached"]["lxc2"]
     assert lab.probe("e3", [{"proto": "tcp", "dst": ADDR["e2"], "port": 80}]) == [False]
 
 
@@ -488,7 +509,9 @@ def test_removed_endpoint_loses_attachments_and_config(lab):
     assert result["changed"] is True and result["attachments"]["detached"] == 2
     assert result["writes"]["endpoints"] == 1
     assert "- endpoint ifindex %d: %s identity %d (k8s:app=e3), policy none, enforce none" % (
-        ifindex, ADDR["e3"], ID["e3"]) in result["lines"]
+        ifindex, ADDR["e3"], ID["e3"]) in result["changes"]
+    assert "lxc3" in result["before"]["attached"] and "lxc3" not in result["after"]["attached"]
+    assert (result["before"]["entries"]["endpoints"], result["after"]["entries"]["endpoints"]) == (3, 2)
     assert "palisade" not in lab.tc_filters("lxc3", "ingress") + lab.tc_filters("lxc3", "egress")
     assert ifindex not in [e["ifindex"] for e in lab.info(endpoints=True)["endpoints"]]
     assert "palisade:from_endpoint:" in lab.tc_filters("lxc1", "ingress")  # the others stay
@@ -558,10 +581,14 @@ def test_missing_bcc_or_headers_is_one_line(lab):
 
 def test_absent_removes_everything(lab):
     lab.ensure(desired())
-    rc, result, output = lab.run("datapath", {"bpffs_dir": BPFFS_DIR, "state": "absent"}, check=True)
-    assert rc == 0 and result["changed"] is True and os.path.isdir(BPFFS_DIR), output
+    rc, check, output = lab.run("datapath", {"bpffs_dir": BPFFS_DIR, "state": "absent"}, check=True, diff=True)
+    assert rc == 0 and check["changed"] is True and os.path.isdir(BPFFS_DIR), output
+    assert "- directory %s" % BPFFS_DIR in check["changes"] and "- directory %s" % BPFFS_DIR in output
+    assert check["after"] == {"programs": [], "maps": [], "attached": {}, "steering": [], "entries": {}}
+    assert len(check["before"]["attached"]) == 3 and check["before"]["entries"]["endpoints"] == 3
     rc, result, output = lab.run("datapath", {"bpffs_dir": BPFFS_DIR, "state": "absent"})
     assert rc == 0 and result["changed"] is True and result["attachments"]["detached"] == 6, output
+    assert result["before"] == check["before"] and result["changes"] == check["changes"]
     assert not os.path.exists(BPFFS_DIR)
     for ifname in IFNAME.values():
         assert "palisade" not in lab.tc_filters(ifname, "ingress") + lab.tc_filters(ifname, "egress")

@@ -150,6 +150,8 @@ def lab(tmp_path_factory):
 def test_check_mode_on_new_hosts_touches_nothing(lab):
     run = lab.site("--check", "--diff")
     assert run.changed("n1") > 0 and "+ start haproxy" in run.out, run
+    # the proxy's before/after summary, as --diff shows it
+    assert "-haproxy: not running" in run.out and "+haproxy: running, master pid not known yet" in run.out, run
     for host in ("n1", "n2"):
         assert not os.path.exists("/var/lib/palisade/%s-%s" % (PREFIX, host))
         assert "lookup 2004" not in sh("ip", "-n", "%s-h-%s" % (PREFIX, host), "rule", "show")
@@ -355,6 +357,7 @@ def test_tproxy_fallback_steers_the_same_way(lab):
     try:
         run = lab.site("--diff")
         assert "+ nft table ip palisade_l7" in run.out and "- detach sk_lookup" in run.out, run
+        assert "-L7 steering: sk_lookup" in run.out and "+L7 steering: tproxy" in run.out, run  # the summary
         assert not os.path.exists(link)
         assert "tproxy to 127.0.0.1:15001" in sh("ip", "netns", "exec", netns, "nft", "list", "table", "ip", "palisade_l7")
         for src, dst in (("client", WEB1), ("client2", WEB1)):
@@ -367,6 +370,7 @@ def test_tproxy_fallback_steers_the_same_way(lab):
         lab.write()
     run = lab.site("--diff")
     assert "- nft table ip palisade_l7" in run.out and "+ attach sk_lookup" in run.out, run
+    assert "-L7 steering: tproxy" in run.out and "+L7 steering: sk_lookup" in run.out, run
     assert os.path.exists(link)
     assert status("client", "http://%s/private" % WEB1) == 403
     assert lab.site().changed() == 0

@@ -19,6 +19,7 @@ the namespace (by name) and the pin (by path) are removed at the end.
 
 from __future__ import absolute_import, division, print_function
 
+import hashlib
 import json
 import os
 import re
@@ -136,6 +137,10 @@ def sh(*args, **kwargs):
 
 def in_netns(*args):
     return ["nsenter", "--net=/run/netns/" + NETNS] + list(args)
+
+
+def sizes(summary):
+    return dict((name, m["entries"]) for name, m in summary["maps"].items())
 
 
 def alive(pid):
@@ -329,7 +334,10 @@ def test_check_mode_before_start(proxy):
     before = proxy.snapshot()
     result = proxy.run(check=True)
     assert result["changed"] and result["started"] and result["registered"]
-    assert "+ start haproxy" in result["lines"]
+    assert "+ start haproxy" in result["changes"]
+    assert result["before"]["running"] is False and result["before"]["registered"] is False
+    assert result["after"]["running"] is True and result["after"]["registered"] is True
+    assert sizes(result["after"]) == {"endpoints": 1, "identities": 4, "rules": 2}
     assert proxy.snapshot() == before
 
 
@@ -337,12 +345,21 @@ def test_first_run_starts_and_registers(proxy):
     result = proxy.run()
     assert result["changed"] and result["started"] and result["registered"] and not result["reloaded"]
     # the map files existed empty (the role's shape): filled, not created
-    assert result["lines"][:3] == ["~ map endpoints: +1", "~ map identities: +4", "~ map rules: +2"], result["lines"]
-    assert "+ start haproxy" in result["lines"]
-    assert "+ register listener 127.0.0.1:%d in the proxy socket map" % PORT in result["lines"]
+    assert result["changes"][:3] == ["~ map endpoints: +1", "~ map identities: +4", "~ map rules: +2"], result["changes"]
+    assert "+ start haproxy" in result["changes"]
+    assert "+ register listener 127.0.0.1:%d in the proxy socket map" % PORT in result["changes"]
     assert result["pid"] == proxy.master()
     inode, cookie = proxy.listener()
     assert proxy.slot0() == cookie
+    assert sizes(result["before"]) == {"endpoints": 0, "identities": 0, "rules": 0}  # the role's empty files
+    assert result["after"] == {"running": True, "pid": proxy.master(), "config": result["after"]["config"],
+                               "maps": result["after"]["maps"], "registered": True, "tcp_early_demux": "0"}
+    assert sizes(result["after"]) == {"endpoints": 1, "identities": 4, "rules": 2}
+    for name in ("endpoints", "identities", "rules"):
+        with open(os.path.join(proxy.dir, name + ".map"), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest().startswith(result["after"]["maps"][name]["sha256"])
+    with open(proxy.config, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest().startswith(result["after"]["config"])
     assert result["listener"]["inode"] == inode and result["listener"]["cookie"] == cookie
     with open(os.path.join(proxy.dir, "identities.map")) as f:
         assert f.read() == "10.1.1.10 70001\n10.1.1.11 70002\n10.2.0.0/16 16777217\n127.0.0.1 4242\n"
@@ -355,28 +372,39 @@ def test_first_run_starts_and_registers(proxy):
 def test_second_run_changes_nothing(proxy):
     before = proxy.snapshot()
     result = proxy.run()
-    assert not result["changed"] and result["lines"] == [], result["lines"]
+    assert not result["changed"] and result["changes"] == [], result["changes"]
     assert not (result["started"] or result["reloaded"] or result["registered"]) and result["map_writes"] == 0
+    assert result["before"] == result["after"] and result["after"]["registered"] is True
     assert proxy.snapshot() == before
 
 
 def test_module_through_ansible_unchanged_and_check_diff(proxy):
     result, output = proxy.run_ansible()
-    assert result["changed"] is False and result["lines"] == [], output
+    assert result["changed"] is False and result["changes"] == [], output
     before = proxy.snapshot()
     maps = {"endpoints": MAPS["endpoints"], "rules": {"p1": "r-other", "p3": "r-new"}}
     result, output = proxy.run_ansible(check=True, diff=True, maps=maps)
     assert result["changed"] is True, output
-    assert "~ map rules: +1 ~1 -1" in result["lines"] and "~ runtime map rules: +1 ~1 -1" in result["lines"], result["lines"]
-    assert "~ map rules: +1 ~1 -1" in output  # the diff
+    assert "~ map rules: +1 ~1 -1" in result["changes"] and "~ runtime map rules: +1 ~1 -1" in result["changes"], result["changes"]
+    assert "~ map rules: +1 ~1 -1" in output  # the diff's prepared text
+    # its before/after: only the rules map differs (same size, other content)
+    assert result["before"]["maps"]["rules"]["entries"] == result["after"]["maps"]["rules"]["entries"] == 2
+    assert "-map rules: 2 entries, sha256 %s" % result["before"]["maps"]["rules"]["sha256"] in output
+    assert "+map rules: 2 entries, sha256 %s" % result["after"]["maps"]["rules"]["sha256"] in output
+    assert "-map identities" not in output and "-map endpoints" not in output
     assert proxy.snapshot() == before
+    # gathered: the map files as the module wrote them, in the form of its maps option
+    result, output = proxy.run_ansible(state="gathered")
+    assert result["changed"] is False and "changes" not in result, output
+    assert result["gathered"] == {"maps": dict(MAPS, identities={"10.1.1.10": "70001", "10.1.1.11": "70002",
+                                                                 "10.2.0.0/16": "16777217", "127.0.0.1": "4242"})}
 
 
 def test_runtime_map_change_without_reload(proxy):
     worker = proxy.worker()
     maps = {"endpoints": MAPS["endpoints"], "rules": {"p1": "r-other", "p3": "r-new"}}
     result = proxy.run(maps=maps)
-    assert result["lines"] == ["~ map rules: +1 ~1 -1", "~ runtime map rules: +1 ~1 -1"], result["lines"]
+    assert result["changes"] == ["~ map rules: +1 ~1 -1", "~ runtime map rules: +1 ~1 -1"], result["changes"]
     assert not result["reloaded"] and not result["started"] and result["map_writes"] == 4
     assert proxy.worker() == worker
     assert proxy.runtime_map("rules") == {"p1": "r-other", "p3": "r-new"}
@@ -391,7 +419,7 @@ def test_runtime_drift_is_repaired(proxy):
     proxy.cli("add map %s/endpoints.map 10.9.9.9 stray" % proxy.dir)
     assert proxy.get() == "v1 id=4242 rule=hand-made"
     result = proxy.run()
-    assert result["lines"] == ["~ runtime map endpoints: -1", "~ runtime map rules: ~1"], result["lines"]
+    assert result["changes"] == ["~ runtime map endpoints: -1", "~ runtime map rules: ~1"], result["changes"]
     assert proxy.runtime_map("rules") == MAPS["rules"] and proxy.runtime_map("endpoints") == MAPS["endpoints"]
     assert proxy.get() == "v1 id=4242 rule=r-allow"
     assert not proxy.run()["changed"]
@@ -410,7 +438,7 @@ def test_config_change_reloads_keeping_listener(proxy):
         out, _err = load.communicate(timeout=20)
     ok, bad, errors = json.loads(out)
     print("requests during the reload: %d ok, %d failed" % (ok, bad))
-    assert result["lines"] == ["~ reload haproxy (configuration changed)"], result["lines"]
+    assert result["changes"] == ["~ reload haproxy (configuration changed)"], result["changes"]
     assert result["reloaded"] and not result["started"] and not result["registered"]
     assert proxy.master() == master and proxy.worker() != worker
     assert proxy.listener() == (inode, cookie)     # the same socket survived the reload
@@ -433,7 +461,7 @@ def test_killed_haproxy_is_restarted_and_registered_again(proxy):
     assert proxy.slot0() is None  # the kernel drops a closed socket from the sockmap
     result = proxy.run()
     assert result["started"] and result["registered"] and not result["reloaded"], result
-    assert result["lines"] == ["+ start haproxy", "+ register listener 127.0.0.1:%d in the proxy socket map" % PORT]
+    assert result["changes"] == ["+ start haproxy", "+ register listener 127.0.0.1:%d in the proxy socket map" % PORT]
     new = proxy.listener()
     assert new is not None and new != old and proxy.slot0() == new[1]
     assert proxy.get() == "v2 id=4242 rule=r-allow"
@@ -445,11 +473,11 @@ def test_large_runtime_difference_reloads(proxy):
     inode, cookie = proxy.listener()
     rows = IPCACHE + [["10.50.%d.%d/32" % (i // 250, i % 250 + 1), 80000 + i] for i in range(1200)]
     result = proxy.run(ipcache_packed=pack_ipcache(rows))
-    assert result["lines"] == ["~ map identities: +1200", "~ reload haproxy (1200 runtime map changes, more than 1000)"]
+    assert result["changes"] == ["~ map identities: +1200", "~ reload haproxy (1200 runtime map changes, more than 1000)"]
     assert result["reloaded"] and proxy.worker() != worker and proxy.listener() == (inode, cookie)
     assert len(proxy.runtime_map("identities")) == 1204
     assert not proxy.run(ipcache_packed=pack_ipcache(rows))["changed"]
-    assert proxy.run()["lines"] == ["~ map identities: -1200", "~ reload haproxy (1200 runtime map changes, more than 1000)"]
+    assert proxy.run()["changes"] == ["~ map identities: -1200", "~ reload haproxy (1200 runtime map changes, more than 1000)"]
 
 
 def test_invalid_config_is_not_reloaded(proxy):
@@ -473,15 +501,15 @@ def test_absent_stops_and_cleans_up(proxy):
     pids = [master] + children(master)
     before = proxy.snapshot()
     check = proxy.run(check=True, state="absent")
-    assert check["changed"] and "- stop haproxy" in check["lines"]
+    assert check["changed"] and "- stop haproxy" in check["changes"]
     assert proxy.snapshot() == before
     result = proxy.run(state="absent")
-    assert result["changed"] and result["lines"][0] == "- stop haproxy", result["lines"]
+    assert result["changed"] and result["changes"][0] == "- stop haproxy", result["changes"]
     assert not any(alive(pid) for pid in pids)
     assert proxy.listener() is None and proxy.slot0() is None
     assert sorted(os.listdir(proxy.dir)) == ["haproxy.cfg"]
     again = proxy.run(state="absent")
-    assert not again["changed"] and again["lines"] == []
+    assert not again["changed"] and again["changes"] == []
 
 
 def test_start_failure_reports_haproxy_output(proxy):

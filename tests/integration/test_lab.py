@@ -229,7 +229,8 @@ def test_check_mode_on_a_fresh_prefix_changes_nothing(tmp_path, baseline):
     inventory = write_inventory(str(tmp_path / "hosts.yml"), CHECK_PREFIX)
     run = lab_yml(inventory, "present", "--check", "--diff")
     assert run.changed and run.changed > 0, run  # it reports what it would do ...
-    assert "+netns %s-fabric (fabric)" % CHECK_PREFIX in run.out
+    assert "+netns %s-fabric (fabric)" % CHECK_PREFIX in run.out  # the diff's after
+    assert "+ netns %s-fabric (fabric)" % CHECK_PREFIX in run.out  # its changes
     # ... and does none of it.
     assert not [n for n in netns_names() if n.startswith(CHECK_PREFIX + "-")]
     after = root_state()
@@ -351,6 +352,10 @@ def test_present_repairs_drift(lab):
     assert run.changed == 1, run
     assert "+server default/api in %s-e-default-api: tcp/9000" % PREFIX in run.out
     assert "+route %s-h-beta: %s/32 dev eth0 scope link proto static" % (PREFIX, IPS["alpha"]) in run.out
+    # the changes: exactly the three repairs
+    assert "+ route %s-h-beta: %s/32 dev eth0 scope link proto static" % (PREFIX, IPS["alpha"]) in run.out
+    assert "+ server default/api in %s-e-default-api: tcp/9000" % PREFIX in run.out
+    assert "~ update veth %s-h-gamma/eth0" % PREFIX in run.out
     with open(pidfile) as handle:
         assert int(handle.read()) != old
     in_netns("%s-h-beta" % PREFIX, PING, IPS["alpha"])
@@ -369,6 +374,7 @@ def test_absent_removes_everything_the_lab_made_and_nothing_else(lab, baseline):
         run = lab_yml(lab["inventory"], "absent", "--diff")
         assert run.changed == 1, run
         assert "-netns %s-fabric (fabric)" % PREFIX in run.out
+        assert "- netns %s-fabric (fabric)" % PREFIX in run.out
         assert not [pid for pid in pids.values() if alive(pid)]
         assert session.wait(timeout=30) != 0  # its server side is gone
     finally:

@@ -72,7 +72,8 @@ def this_netns_inode():
 
 
 class Steering(object):
-    """Plan on construction (``line`` is None when nothing differs); apply()."""
+    """Plan on construction (``line`` is None when nothing differs); apply().
+    ``present``: a link is pinned (whatever its state)."""
 
     def __init__(self, bpffs_dir, wanted, want_prog_id, digest):
         self.path = link_pin(bpffs_dir)
@@ -80,6 +81,7 @@ class Steering(object):
         self.kind = None
         self.line = None
         fd = bpfsys.obj_get(self.path)
+        self.present = fd is not None
         have = None
         if fd is not None:
             try:

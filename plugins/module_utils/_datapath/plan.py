@@ -26,7 +26,7 @@ __metaclass__ = type
 import socket
 import struct
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps, policy as dp_policy
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, maps, policy as dp_policy
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import MapFullError
 
 # Phases in execution order. "attach" and "detach" are tc work (tc.py),
@@ -62,7 +62,7 @@ class Op(object):
 # --- want ---------------------------------------------------------------------
 def want_ipcache(state, ifindexes=None):
     """Key/value bytes built directly (the layouts of IPCacheHostKey,
-    IPCachePrefixKey and IPCacheValue in maps.py): a run may carry 60,000.
+    IPCachePrefixKey and IPCacheValue in abi.py): a run may carry 60,000.
     This host's endpoints carry their interface's ifindex (``ifindexes``:
     ifname -> ifindex), so that a packet's destination says whose ingress
     policy applies before the packet is routed (the L7 redirect)."""
@@ -90,29 +90,29 @@ def want_policies(state, ids):
     for name in used:
         pid = ids[name]
         masks[pid] = {}
-        for dname, direction in sorted(maps.DIRECTIONS.items()):
+        for dname, direction in sorted(abi.DIRECTIONS.items()):
             nodes = dp_policy.compile_direction(state["policies"][name][dname]["entries"])
             masks[pid][direction] = dp_policy.level_masks(nodes)
-            masks[pid][("l7", direction)] = any(flags & maps.POL_F_L7 for flags, dummy in nodes.values())
+            masks[pid][("l7", direction)] = any(flags & abi.POL_F_L7 for flags, dummy in nodes.values())
             entries.update(dp_policy.kernel_entries(pid, direction, nodes))
     return entries, masks
 
 
 def endpoint_config(ep, ids, masks, policies):
-    cfg = maps.EndpointConfig(ipv4=maps.ip_to_u32(ep["ipv4"]), identity=ep["identity"])
+    cfg = abi.EndpointConfig(ipv4=abi.ip_to_u32(ep["ipv4"]), identity=ep["identity"])
     if ep["policy"]:
         pid = ids[ep["policy"]]
         pol = policies[ep["policy"]]
         cfg.policy_id = pid
         if pol["ingress"]["enforced"]:
-            cfg.flags |= maps.EP_F_ENFORCE_INGRESS
+            cfg.flags |= abi.EP_F_ENFORCE_INGRESS
         if pol["egress"]["enforced"]:
-            cfg.flags |= maps.EP_F_ENFORCE_EGRESS
-        if masks[pid].get(("l7", maps.DIR_INGRESS)):
-            cfg.flags |= maps.EP_F_L7_INGRESS
-        if masks[pid].get(("l7", maps.DIR_EGRESS)):
-            cfg.flags |= maps.EP_F_L7_EGRESS
-        for direction in (maps.DIR_INGRESS, maps.DIR_EGRESS):
+            cfg.flags |= abi.EP_F_ENFORCE_EGRESS
+        if masks[pid].get(("l7", abi.DIR_INGRESS)):
+            cfg.flags |= abi.EP_F_L7_INGRESS
+        if masks[pid].get(("l7", abi.DIR_EGRESS)):
+            cfg.flags |= abi.EP_F_L7_EGRESS
+        for direction in (abi.DIR_INGRESS, abi.DIR_EGRESS):
             peer, anyp = masks[pid][direction]
             cfg.levels[direction * 2] = peer
             cfg.levels[direction * 2 + 1] = anyp
@@ -127,8 +127,8 @@ def want_endpoints(state, ifindexes, ids, masks):
         if index is None:
             missing.append(ep)
             continue
-        key = maps.to_bytes(maps.EndpointKey(ifindex=index))
-        out[key] = maps.to_bytes(endpoint_config(ep, ids, masks, state["policies"]))
+        key = abi.to_bytes(abi.EndpointKey(ifindex=index))
+        out[key] = abi.to_bytes(endpoint_config(ep, ids, masks, state["policies"]))
     return out, missing
 
 
@@ -164,38 +164,38 @@ class Namer(object):
 
 def describe_policy(namer, key, value):
     pid, direction, identity, prefix = dp_policy.decode_key(key)
-    head = "policy %s %s: %s %s %s" % (namer.policy(pid), maps.DIR_NAMES[direction],
-                                       "from" if direction == maps.DIR_INGRESS else "to",
+    head = "policy %s %s: %s %s %s" % (namer.policy(pid), abi.DIR_NAMES[direction],
+                                       "from" if direction == abi.DIR_INGRESS else "to",
                                        namer.identity(identity), dp_policy.describe_l4(prefix))
     return head, dp_policy.describe_value(dp_policy.decode_value(value)) if value is not None else None
 
 
 def _prefix_text(map_name, key):
     if map_name == "ipcache_host":
-        return "%s/32" % maps.u32_to_ip(maps.from_bytes(maps.IPCacheHostKey, key).addr)
-    k = maps.from_bytes(maps.IPCachePrefixKey, key)
-    return "%s/%d" % (maps.u32_to_ip(k.addr), k.prefixlen)
+        return "%s/32" % abi.u32_to_ip(abi.from_bytes(abi.IPCacheHostKey, key).addr)
+    k = abi.from_bytes(abi.IPCachePrefixKey, key)
+    return "%s/%d" % (abi.u32_to_ip(k.addr), k.prefixlen)
 
 
 def describe_ipcache(namer, map_name, key, value):
     head = "ipcache %s" % _prefix_text(map_name, key)
     if value is None:
         return head, None
-    return head, "identity %s" % namer.identity(maps.from_bytes(maps.IPCacheValue, value).identity)
+    return head, "identity %s" % namer.identity(abi.from_bytes(abi.IPCacheValue, value).identity)
 
 
 def _enforce_text(flags):
-    parts = [name for bit, name in ((maps.EP_F_ENFORCE_INGRESS, "ingress"), (maps.EP_F_ENFORCE_EGRESS, "egress")) if flags & bit]
+    parts = [name for bit, name in ((abi.EP_F_ENFORCE_INGRESS, "ingress"), (abi.EP_F_ENFORCE_EGRESS, "egress")) if flags & bit]
     return ",".join(parts) or "none"
 
 
 def describe_config(namer, key, value):
-    head = "endpoint %s" % namer.endpoint(maps.from_bytes(maps.EndpointKey, key).ifindex)
+    head = "endpoint %s" % namer.endpoint(abi.from_bytes(abi.EndpointKey, key).ifindex)
     if value is None:
         return head, None
-    cfg = maps.from_bytes(maps.EndpointConfig, value)
+    cfg = abi.from_bytes(abi.EndpointConfig, value)
     return head, "%s identity %s, policy %s, enforce %s" % (
-        maps.u32_to_ip(cfg.ipv4), namer.identity(cfg.identity), namer.policy(cfg.policy_id), _enforce_text(cfg.flags))
+        abi.u32_to_ip(cfg.ipv4), namer.identity(cfg.identity), namer.policy(cfg.policy_id), _enforce_text(cfg.flags))
 
 
 def describe(namer, map_name, key, value):
@@ -216,19 +216,19 @@ def _line(sign, namer, map_name, key, value, old=None):
 
 # --- diff -------------------------------------------------------------------------
 def _is_deny(value):
-    return bool(value) and (bytearray(value)[0] & maps.POL_F_DENY) != 0
+    return bool(value) and (bytearray(value)[0] & abi.POL_F_DENY) != 0
 
 
 def _shadowed_by_deny(key, want):
     """True when a wanted deny node covers this (stale) node of the same trie."""
     pid, direction, identity, prefix = dp_policy.decode_key(key)
-    dir_bit = maps.POLICY_DIR_EGRESS_BIT if direction == maps.DIR_EGRESS else 0
-    for level in maps.LEVELS:
+    dir_bit = abi.POLICY_DIR_EGRESS_BIT if direction == abi.DIR_EGRESS else 0
+    for level in abi.LEVELS:
         if level >= prefix[0]:
             break
         anc = dp_policy.ancestor(prefix, level)
-        akey = maps.to_bytes(maps.PolicyKey(policy_id=pid, identity=identity, dir_level=dir_bit | anc[0],
-                                            proto=anc[1], port=maps.port_to_be16(anc[2])))
+        akey = abi.to_bytes(abi.PolicyKey(policy_id=pid, identity=identity, dir_level=dir_bit | anc[0],
+                                          proto=anc[1], port=abi.port_to_be16(anc[2])))
         if _is_deny(want.get(akey)):
             return True
     return False
@@ -278,8 +278,8 @@ def plan_endpoints(want, have, namer):
         if old is None:
             ops.append(Op("config-write", "endpoints", key, value, line))
             continue
-        new_cfg = maps.from_bytes(maps.EndpointConfig, value)
-        old_cfg = maps.from_bytes(maps.EndpointConfig, old)
+        new_cfg = abi.from_bytes(abi.EndpointConfig, value)
+        old_cfg = abi.from_bytes(abi.EndpointConfig, old)
         if new_cfg.policy_id != old_cfg.policy_id:
             # A different policy id: its nodes are written by then; switch in one write.
             ops.append(Op("config-write", "endpoints", key, value, line))
@@ -287,14 +287,14 @@ def plan_endpoints(want, have, namer):
         # Same policy, changing nodes: probe the union of old and new levels
         # while both sets of nodes exist, enforce the stricter flags until the
         # new allows are in place.
-        transition = maps.from_bytes(maps.EndpointConfig, value)
+        transition = abi.from_bytes(abi.EndpointConfig, value)
         for i in range(4):
             transition.levels[i] = new_cfg.levels[i] | old_cfg.levels[i]
         transition.flags = new_cfg.flags | old_cfg.flags
-        steps = [("config-transition", maps.to_bytes(transition))]
-        relaxed = maps.from_bytes(maps.EndpointConfig, maps.to_bytes(transition))
+        steps = [("config-transition", abi.to_bytes(transition))]
+        relaxed = abi.from_bytes(abi.EndpointConfig, abi.to_bytes(transition))
         relaxed.flags = new_cfg.flags
-        steps.append(("config-write", maps.to_bytes(relaxed)))
+        steps.append(("config-write", abi.to_bytes(relaxed)))
         steps.append(("config-final", value))
         current = old
         written = []

@@ -17,7 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi
 
 PORT_PROTOCOLS = (6, 17, 132)
 PROTO_NAMES = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
@@ -25,9 +25,9 @@ PROTO_NAMES = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
 
 def port_mask(level):
     """Mask of the port bits a level keeps (host order)."""
-    if level <= maps.LEVEL_PROTO:
+    if level <= abi.LEVEL_PROTO:
         return 0
-    return (0xFFFF0000 >> (level - maps.LEVEL_PROTO)) & 0xFFFF
+    return (0xFFFF0000 >> (level - abi.LEVEL_PROTO)) & 0xFFFF
 
 
 def port_blocks(low, high):
@@ -37,7 +37,7 @@ def port_blocks(low, high):
         size = (low & -low) if low else 65536
         while low + size - 1 > high:
             size >>= 1
-        out.append((maps.LEVEL_EXACT - (size.bit_length() - 1), low))
+        out.append((abi.LEVEL_EXACT - (size.bit_length() - 1), low))
         low += size
     return out
 
@@ -46,21 +46,21 @@ def l4_prefixes(proto, low, high):
     """The L4 prefixes of one entry's (proto, port range)."""
     if proto == 0:
         if (low, high) == (0, 65535):
-            return [(maps.LEVEL_ANY, 0, 0)]
+            return [(abi.LEVEL_ANY, 0, 0)]
         return [(level, p, port) for p in PORT_PROTOCOLS for level, port in port_blocks(low, high)]
     return [(level, proto, port) for level, port in port_blocks(low, high)]
 
 
 def ancestor(prefix, level):
     """The prefix at `level` containing `prefix` (level <= prefix's level)."""
-    if level == maps.LEVEL_ANY:
-        return (maps.LEVEL_ANY, 0, 0)
+    if level == abi.LEVEL_ANY:
+        return (abi.LEVEL_ANY, 0, 0)
     return (level, prefix[1], prefix[2] & port_mask(level))
 
 
 def _covering(prefix):
     """Every prefix containing this one, itself included, shortest first."""
-    return [ancestor(prefix, level) for level in maps.LEVELS if level <= prefix[0]]
+    return [ancestor(prefix, level) for level in abi.LEVELS if level <= prefix[0]]
 
 
 def merge(own, prefix):
@@ -81,12 +81,12 @@ def merge(own, prefix):
             allow_level = anc[0]  # shortest first: the last one is the longest
             kinds = verdicts
     if deny:
-        return (maps.POL_F_DENY, 0)
+        return (abi.POL_F_DENY, 0)
     if allow_level is None:
         return None
-    flags = maps.POL_F_ALLOW
+    flags = abi.POL_F_ALLOW
     if "allow" not in kinds:
-        flags |= maps.POL_F_L7
+        flags |= abi.POL_F_L7
     return (flags, allow_level)
 
 
@@ -124,95 +124,48 @@ def level_masks(nodes):
 
 def kernel_entries(policy_id, direction, nodes):
     """{PolicyKey bytes: PolicyValue bytes} for one policy direction."""
-    dir_bit = maps.POLICY_DIR_EGRESS_BIT if direction == maps.DIR_EGRESS else 0
+    dir_bit = abi.POLICY_DIR_EGRESS_BIT if direction == abi.DIR_EGRESS else 0
     out = {}
     for (identity, level, proto, port), (flags, allow_level) in nodes.items():
-        key = maps.PolicyKey(policy_id=policy_id, identity=identity, dir_level=dir_bit | level,
-                             proto=proto, port=maps.port_to_be16(port))
-        value = maps.PolicyValue(flags=flags, allow_level=allow_level)
-        out[maps.to_bytes(key)] = maps.to_bytes(value)
+        key = abi.PolicyKey(policy_id=policy_id, identity=identity, dir_level=dir_bit | level,
+                            proto=proto, port=abi.port_to_be16(port))
+        value = abi.PolicyValue(flags=flags, allow_level=allow_level)
+        out[abi.to_bytes(key)] = abi.to_bytes(value)
     return out
 
 
 def decode_key(raw):
     """PolicyKey bytes -> (policy_id, direction, identity, (level, proto, port))."""
-    key = maps.from_bytes(maps.PolicyKey, raw)
-    direction = maps.DIR_EGRESS if key.dir_level & maps.POLICY_DIR_EGRESS_BIT else maps.DIR_INGRESS
+    key = abi.from_bytes(abi.PolicyKey, raw)
+    direction = abi.DIR_EGRESS if key.dir_level & abi.POLICY_DIR_EGRESS_BIT else abi.DIR_INGRESS
     level = key.dir_level & 0x1F
-    return key.policy_id, direction, key.identity, (level, key.proto, maps.be16_to_port(key.port))
+    return key.policy_id, direction, key.identity, (level, key.proto, abi.be16_to_port(key.port))
 
 
 def decode_value(raw):
-    value = maps.from_bytes(maps.PolicyValue, raw)
+    value = abi.from_bytes(abi.PolicyValue, raw)
     return value.flags, value.allow_level
 
 
 def describe_l4(prefix):
     level, proto, port = prefix
-    if level == maps.LEVEL_ANY:
+    if level == abi.LEVEL_ANY:
         return "any protocol"
     name = PROTO_NAMES.get(proto, str(proto))
-    if level == maps.LEVEL_PROTO:
+    if level == abi.LEVEL_PROTO:
         return "%s/*" % name
     if proto == 1:
-        if level == maps.LEVEL_EXACT:
+        if level == abi.LEVEL_EXACT:
             return "icmp type %d" % port
-        return "icmp types %d-%d" % (port, port + (1 << (maps.LEVEL_EXACT - level)) - 1)
-    if level == maps.LEVEL_EXACT:
+        return "icmp types %d-%d" % (port, port + (1 << (abi.LEVEL_EXACT - level)) - 1)
+    if level == abi.LEVEL_EXACT:
         return "%s/%d" % (name, port)
-    return "%s/%d-%d" % (name, port, port + (1 << (maps.LEVEL_EXACT - level)) - 1)
+    return "%s/%d-%d" % (name, port, port + (1 << (abi.LEVEL_EXACT - level)) - 1)
 
 
 def describe_value(value):
     flags, allow_level = value
-    if flags & maps.POL_F_DENY:
+    if flags & abi.POL_F_DENY:
         return "deny"
-    word = "redirect" if flags & maps.POL_F_L7 else "allow"
+    word = "redirect" if flags & abi.POL_F_L7 else "allow"
     return word
-
-
-# --- reference semantics (tests, and a readable statement of the contract) ----
-def evaluate(entries, enforced, identity, proto, port):
-    """docs/policy-engine.md "Evaluation of one packet", on raw entries:
-    'deny' | 'allow' | 'redirect' | None (no match, enforced: default deny)."""
-    matching = []
-    for peer, eproto, low, high, verdict in entries:
-        if peer not in (0, identity):
-            continue
-        for prefix in l4_prefixes(eproto, low, high):
-            level, pproto, pport = prefix
-            if level == maps.LEVEL_ANY or (pproto == proto and (port & port_mask(level)) == pport):
-                matching.append((level, verdict))
-    if any(v == "deny" for _l, v in matching):
-        return "deny"
-    if not matching:
-        return None if enforced else "allow"
-    top = max(level for level, _v in matching)
-    kinds = set(v for level, v in matching if level == top)
-    return "allow" if "allow" in kinds else "redirect"
-
-
-def simulate(nodes, enforced, identity, proto, port, masks=None):
-    """What bpf/lib/policy.h.j2 answers, computed from compiled nodes
-    (``masks``: the endpoint config's level masks; default: the nodes')."""
-    peer_mask, any_mask = masks if masks is not None else level_masks(nodes)
-    results = []
-    for ident, mask in ((identity, peer_mask), (0, any_mask)):
-        found = None
-        for level in sorted(maps.LEVELS, reverse=True):
-            if not mask & (1 << level):
-                continue
-            prefix = ancestor((maps.LEVEL_EXACT, proto, port), level)
-            value = nodes.get((ident,) + prefix)
-            if value is not None:
-                found = value
-                break
-        results.append(found)
-    if any(r and r[0] & maps.POL_F_DENY for r in results):
-        return "deny"
-    allows = [(r[1], "redirect" if r[0] & maps.POL_F_L7 else "allow") for r in results if r and r[0] & maps.POL_F_ALLOW]
-    if not allows:
-        return None if enforced else "allow"
-    top = max(level for level, _k in allows)
-    kinds = set(k for level, k in allows if level == top)
-    return "allow" if "allow" in kinds else "redirect"

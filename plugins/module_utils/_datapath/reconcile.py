@@ -18,6 +18,10 @@ Order of a run (each step only when something differs):
 7. unpin programs and maps of earlier renderings/layouts.
 
 Check mode runs step 1 only and reports the plan.
+
+The result follows module_utils/_result.py: ``changes`` are the writes one
+line each, ``before``/``after`` a summary (summary.py), ``after`` predicted
+from the plan (every write either succeeds or the run fails).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,6 +30,7 @@ __metaclass__ = type
 
 import errno
 import fcntl
+import glob
 import hashlib
 import os
 import platform
@@ -33,6 +38,7 @@ import re
 import shutil
 import time
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _result
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import (
     bpfsys,
     maps,
@@ -41,6 +47,7 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import (
     programs,
     settings as dp_settings,
     state as dp_state,
+    summary as dp_summary,
     tc as dp_tc,
     tproxy as dp_tproxy,
 )
@@ -108,7 +115,7 @@ class Reconciler(object):
         self.check_mode = check_mode
         self.ipr_factory = ipr_factory
         self.bpffs_dir = self.state["bpffs_dir"]
-        self.lines = []
+        self.changes = []
         self.warnings = []
         self.writes = dict((name, 0) for name in maps.RECONCILED)
         self.attachments = {"attached": 0, "replaced": 0, "detached": 0}
@@ -143,13 +150,15 @@ class Reconciler(object):
                 bpfsys.close(fd)
         return ids
 
+    def _pins(self):
+        try:
+            return sorted(os.listdir(os.path.join(self.bpffs_dir, "maps")))
+        except OSError:
+            return []
+
     def _stale_pins(self):
         wanted = set(spec.pin_name(self.settings) for spec in maps.MAPS)
-        try:
-            present = os.listdir(os.path.join(self.bpffs_dir, "maps"))
-        except OSError:
-            present = []
-        return sorted(name for name in present if name not in wanted)
+        return [name for name in self._pins() if name not in wanted]
 
     # -- the run -----------------------------------------------------------------
     def present(self):
@@ -165,6 +174,8 @@ class Reconciler(object):
     def _present(self, ipr, started):
         tcx = dp_tc.TC(ipr)
         links = tcx.links()
+        names = dict((index, name) for name, index in links.items())
+        filters = tcx.all_filters()
         ids = dp_state.policy_ids(self.state["policies"])
         namer = dp_plan.Namer(self.state, ids, links)
 
@@ -195,42 +206,52 @@ class Reconciler(object):
             missing_maps = [spec.pin_name(self.settings) for spec in maps.MAPS
                             if not os.path.exists(map_path(self.bpffs_dir, spec, self.settings))]
             if compile_reason:
-                self.lines.append("+ program %s: compile (%s)" % (digest, compile_reason))
+                self.changes.append("+ program %s: compile (%s)" % (digest, compile_reason))
             for name in missing_maps:
-                self.lines.append("+ map %s: create" % name)
+                self.changes.append("+ map %s: create" % name)
 
             # Attachments: tc, and the socket-steering program of the L7 redirect.
-            attach, detach = self._plan_tc(tcx, links, loaded, digest)
+            wanted, attach, detach = self._plan_tc(filters, links, loaded, digest)
             l7, by_tproxy = self.settings["l7_redirect"], self.settings["l7_tproxy"]
             steering = netns_link.Steering(self.bpffs_dir, l7 and not by_tproxy,
                                            loaded.prog_id(netns_link.PROGRAM) if loaded is not None else None, digest)
             tproxy = dp_tproxy.Tproxy(l7 and by_tproxy, self.settings["l7_proxy_port"])
             stale_pins = self._stale_pins()
             stale_progs = [d for d in programs.cached_hashes(self.bpffs_dir) if d != digest]
-            self.lines.extend(op.line for op in ops if op.line)
+            before = dp_summary.summary(
+                programs.cached_hashes(self.bpffs_dir), self._pins(), dp_summary.attached_from_filters(filters, names),
+                [how for how, there in ((dp_summary.SK_LOOKUP, steering.present), (dp_summary.TPROXY, tproxy.present))
+                 if there],
+                dict((name, len(entries)) for name, entries in have.items()))
+            after = dp_summary.summary(
+                [digest], [spec.pin_name(self.settings) for spec in maps.MAPS],
+                self._attached_after(wanted, names, digest),
+                [dp_summary.TPROXY if by_tproxy else dp_summary.SK_LOOKUP] if l7 else [],
+                dict((name, len(entries)) for name, entries in want.items()))
+            self.changes.extend(op.line for op in ops if op.line)
             for item in attach:
-                self.lines.append(item["line"])
+                self.changes.append(item["line"])
             for item in detach:
-                self.lines.append(item["line"])
+                self.changes.append(item["line"])
             if steering.line:
-                self.lines.append(steering.line)
+                self.changes.append(steering.line)
             else:
                 steering = None
             if tproxy.line:
-                self.lines.append(tproxy.line)
+                self.changes.append(tproxy.line)
             else:
                 tproxy = None
             for name in stale_pins:
-                self.lines.append("- map %s: unpin (earlier layout)" % name)
+                self.changes.append("- map %s: unpin (earlier layout)" % name)
             for name in stale_progs:
-                self.lines.append("- program %s: unpin (earlier rendering)" % name)
+                self.changes.append("- program %s: unpin (earlier rendering)" % name)
 
             changed = bool(compile_reason or missing_maps or ops or attach or detach or steering or tproxy
                            or stale_pins or stale_progs)
-            result = {"changed": changed, "program": {"hash": digest, "compiled": False}}
+            program = {"hash": digest, "compiled": False}
             if changed and not self.check_mode:
                 self._apply(opened, ops, attach, detach, (steering, tproxy), loaded, digest, compile_reason, tcx,
-                            result)
+                            program)
                 programs.remove_stale(self.bpffs_dir, digest)
                 for name in stale_pins:
                     os.unlink(os.path.join(self.bpffs_dir, "maps", name))
@@ -246,15 +267,10 @@ class Reconciler(object):
             self.attachments["replaced"] = sum(1 for a in attach if a["kind"] == "replace")
             self.attachments["detached"] = len(detach)
         self.timings["total"] = round(time.time() - started, 4)
-        result.update({
-            "writes": self.writes,
-            "attachments": self.attachments,
-            "lines": self.lines,
-            "warnings": self.warnings,
-            "timings": self.timings,
-            "endpoints": len(self.state["endpoints"]),
-        })
-        return result
+        return _result.summarised(
+            changed, before, after, self.changes, dp_summary.header(self.bpffs_dir), dp_summary.lines,
+            warnings=self.warnings, writes=self.writes, attachments=self.attachments, program=program,
+            timings=self.timings, endpoints=len(self.state["endpoints"]))
 
     def _missing_interfaces(self, missing):
         for ep in missing:
@@ -263,11 +279,13 @@ class Reconciler(object):
             if not self.check_mode:
                 raise DatapathError(message + "; nothing was changed")
             self.warnings.append(message + "; it will be configured once it exists")
-            self.lines.append("+ endpoint %s (%s): configure and attach once the interface exists" % (ep["key"], ep["ifname"]))
+            self.changes.append("+ endpoint %s (%s): configure and attach once the interface exists" % (ep["key"], ep["ifname"]))
 
-    def _plan_tc(self, tcx, links, loaded, digest):
+    def _plan_tc(self, present, links, loaded, digest):
         """Attachments wanted: both directions of every endpoint's interface,
-        and, with the L7 redirect on, the ingress of every uplink."""
+        and, with the L7 redirect on, the ingress of every uplink; ``present``:
+        the filters at our priority and handle (tc.TC.all_filters).
+        Returns (wanted, attach, detach)."""
         wanted = {}  # (ifindex, direction) -> (program, where)
         for ep in self.state["endpoints"]:
             ifindex = links.get(ep["ifname"])
@@ -282,7 +300,6 @@ class Reconciler(object):
                     raise DatapathError("uplink %s does not exist on this host; nothing was changed" % name)
                 for direction, program in dp_tc.UPLINK_PROGRAMS.items():
                     wanted[(ifindex, direction)] = (program, "tc %s of uplink %s" % (direction, name))
-        present = tcx.all_filters()
         attach = []
         for (ifindex, direction), (program, where) in sorted(wanted.items()):
             have = present.get(ifindex, {}).get(direction)
@@ -309,15 +326,23 @@ class Reconciler(object):
                 detach.append({"ifindex": ifindex, "direction": direction,
                                "line": "- detach tc %s of %s: %s" % (direction, names.get(ifindex, "ifindex %d" % ifindex),
                                                                      info["name"])})
-        return attach, detach
+        return wanted, attach, detach
+
+    @staticmethod
+    def _attached_after(wanted, names, digest):
+        out = {}
+        for (ifindex, direction), (program, dummy) in wanted.items():
+            out.setdefault(dp_summary.interface_name(names, ifindex), {})[direction] = dp_summary.attached_program(
+                dp_tc.filter_name(program, digest))
+        return out
 
     # -- changes -------------------------------------------------------------------
-    def _apply(self, opened, ops, attach, detach, redirect, loaded, digest, compile_reason, tcx, result):
+    def _apply(self, opened, ops, attach, detach, redirect, loaded, digest, compile_reason, tcx, program):
         steering, tproxy = redirect
         os.makedirs(os.path.join(self.bpffs_dir, "maps"), exist_ok=True)
         if compile_reason:
             loaded = programs.compile_and_pin(self.source, self.bpffs_dir, digest)
-            result["program"]["compiled"] = True
+            program["compiled"] = True
             self.timings["compile"] = round(loaded.compile_seconds, 4)
         try:
             handles = dict(opened)
@@ -382,18 +407,24 @@ class Reconciler(object):
                 tcx = dp_tc.TC(ipr)
                 links = dict((v, k) for k, v in tcx.links().items())
                 owned = tcx.owned_filters()
+                before = dp_summary.summary(
+                    programs.cached_hashes(self.bpffs_dir), self._pins(), dp_summary.attached_from_filters(owned, links),
+                    [dp_summary.SK_LOOKUP] if os.path.lexists(netns_link.link_pin(self.bpffs_dir)) else [],
+                    self._pinned_entries())
                 for ifindex, hooks in sorted(owned.items()):
                     for direction in sorted(hooks):
-                        self.lines.append("- detach tc %s of %s: %s"
-                                          % (direction, links.get(ifindex, ifindex), hooks[direction]["name"]))
+                        self.changes.append("- detach tc %s of %s: %s"
+                                            % (direction, links.get(ifindex, ifindex), hooks[direction]["name"]))
                         if not self.check_mode:
                             tcx.detach(ifindex, direction)
                         self.attachments["detached"] += 1
             finally:
                 ipr.close()
             tproxy = dp_tproxy.Tproxy(False, 0)
+            if tproxy.present:
+                before["steering"] = sorted(before["steering"] + [dp_summary.TPROXY])
             if tproxy.line:
-                self.lines.append(tproxy.line)
+                self.changes.append(tproxy.line)
                 if not self.check_mode:
                     tproxy.apply()
             pins = []
@@ -402,11 +433,11 @@ class Reconciler(object):
                 if os.path.isdir(path):
                     pins.extend("%s/%s" % (sub, name) for name in sorted(os.listdir(path)))
             for pin in pins:
-                self.lines.append("- unpin %s" % os.path.join(self.bpffs_dir, pin))
+                self.changes.append("- unpin %s" % os.path.join(self.bpffs_dir, pin))
             exists = os.path.isdir(self.bpffs_dir)
-            changed = bool(self.lines) or exists
+            changed = bool(self.changes) or exists
             if exists:
-                self.lines.append("- directory %s" % self.bpffs_dir)
+                self.changes.append("- directory %s" % self.bpffs_dir)
             if exists and not self.check_mode:
                 for sub in ("links", "progs", "maps"):
                     shutil.rmtree(os.path.join(self.bpffs_dir, sub), ignore_errors=True)
@@ -420,10 +451,21 @@ class Reconciler(object):
                 os.unlink(lock.path)
             except OSError:
                 pass
-        return {
-            "changed": changed,
-            "writes": self.writes,
-            "attachments": self.attachments,
-            "lines": self.lines,
-            "warnings": self.warnings,
-        }
+        return _result.summarised(
+            changed, before, dp_summary.summary(), self.changes, dp_summary.header(self.bpffs_dir), dp_summary.lines,
+            warnings=self.warnings, writes=self.writes, attachments=self.attachments)
+
+    def _pinned_entries(self):
+        """Entries of the reconciled maps, over every pinned layout of each."""
+        counts = {}
+        for name in maps.RECONCILED:
+            spec = maps.MAPS_BY_NAME[name]
+            for path in sorted(glob.glob(os.path.join(self.bpffs_dir, "maps", "%s-*" % name))):
+                handle = bpfsys.Map.open(path, spec.key, spec.value)
+                if handle is None:
+                    continue
+                try:
+                    counts[name] = counts.get(name, 0) + len(handle.items())
+                finally:
+                    handle.close()
+        return counts

@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import L7_PROXY_PORT
+
 # name -> (default, kind, minimum, maximum). kind: "int" or "bool".
 SPEC = {
     # map sizes (entries)
@@ -39,7 +41,7 @@ SPEC = {
     # L7: flows whose policy has HTTP rules are handed to the local proxy's
     # transparent listener (palisade.ebpf.l7proxy) on this port
     "l7_redirect": (False, "bool", None, None),
-    "l7_proxy_port": (15001, "int", 1, 65535),
+    "l7_proxy_port": (L7_PROXY_PORT, "int", 1, 65535),
     # steer redirected flows with an nftables TPROXY rule instead of the
     # sk_lookup program (the netfilter fallback; needs python3-nftables)
     "l7_tproxy": (False, "bool", None, None),

@@ -35,7 +35,7 @@ ETH_P_ALL = 0x0003
 PARENTS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}
 # Which program runs where, by the interface's role. An endpoint's host-side
 # interface: packets it receives leave the endpoint (its egress policy), packets
-# it sends enter the endpoint (ingress policy); see maps.DIR_*. An uplink: packets
+# it sends enter the endpoint (ingress policy); see abi.DIR_*. An uplink: packets
 # from other hosts, whose L7 redirect must be decided before routing.
 ENDPOINT_PROGRAMS = {"ingress": "from_endpoint", "egress": "to_endpoint"}
 UPLINK_PROGRAMS = {"ingress": "from_network"}

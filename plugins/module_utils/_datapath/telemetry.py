@@ -16,7 +16,7 @@ import ctypes as ct
 import glob
 import os
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import bpfsys, maps
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, bpfsys
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import missing_bcc
 
 
@@ -29,10 +29,10 @@ def counters(bpffs_dir):
     """[{reason, code, direction, packets, bytes}] with non-zero packets (or lost events)."""
     totals = {}
     for path in _pins(bpffs_dir, "metrics"):
-        handle = bpfsys.Map(path, maps.MetricsKey, maps.MetricsValue, percpu=True)
+        handle = bpfsys.Map(path, abi.MetricsKey, abi.MetricsValue, percpu=True)
         try:
             for raw_key, raw_value in handle.items().items():
-                index = maps.from_bytes(maps.MetricsKey, raw_key).index
+                index = abi.from_bytes(abi.MetricsKey, raw_key).index
                 summed = handle.percpu_sum(raw_value, ("packets", "bytes"))
                 if summed["packets"] or summed["bytes"]:
                     slot = totals.setdefault(index, {"packets": 0, "bytes": 0})
@@ -43,26 +43,26 @@ def counters(bpffs_dir):
     out = []
     for index, value in sorted(totals.items()):
         code, direction = divmod(index, 2)
-        name = maps.REASONS.get(code, "REASON_%d" % code)
+        name = abi.REASONS.get(code, "REASON_%d" % code)
         out.append({
-            "reason": name, "code": code, "drop": maps.is_drop(code),
-            "direction": maps.DIR_NAMES[direction] if code != maps.REASON_CODES["EVENTS_LOST"] else None,
+            "reason": name, "code": code, "drop": abi.is_drop(code),
+            "direction": abi.DIR_NAMES[direction] if code != abi.REASON_CODES["EVENTS_LOST"] else None,
             "packets": value["packets"], "bytes": value["bytes"],
         })
     return out
 
 
 def _event(raw, boot_offset):
-    ev = maps.DropEvent.from_buffer_copy(raw[:ct.sizeof(maps.DropEvent)])
+    ev = abi.DropEvent.from_buffer_copy(raw[:ct.sizeof(abi.DropEvent)])
     proto = ev.proto
     out = {
         "time_ns": ev.ts,
-        "reason": maps.REASONS.get(ev.reason, "REASON_%d" % ev.reason),
+        "reason": abi.REASONS.get(ev.reason, "REASON_%d" % ev.reason),
         "code": ev.reason,
-        "direction": maps.DIR_NAMES.get(ev.dir, str(ev.dir)),
+        "direction": abi.DIR_NAMES.get(ev.dir, str(ev.dir)),
         "ifindex": ev.ifindex,
-        "src": maps.u32_to_ip(ev.saddr),
-        "dst": maps.u32_to_ip(ev.daddr),
+        "src": abi.u32_to_ip(ev.saddr),
+        "dst": abi.u32_to_ip(ev.daddr),
         "src_identity": ev.src_identity,
         "dst_identity": ev.dst_identity,
         "proto": {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}.get(proto, str(proto)),
@@ -70,13 +70,13 @@ def _event(raw, boot_offset):
     }
     if boot_offset is not None:
         out["time"] = round(boot_offset + ev.ts / 1e9, 6)
-    if ev.reason == maps.REASON_CODES["DROP_UNKNOWN_L3"]:
-        out["ethertype"] = "0x%04x" % maps.be16_to_port(ev.sport)
+    if ev.reason == abi.REASON_CODES["DROP_UNKNOWN_L3"]:
+        out["ethertype"] = "0x%04x" % abi.be16_to_port(ev.sport)
     elif proto == 1:
-        out["icmp_type"] = maps.be16_to_port(ev.dport)
+        out["icmp_type"] = abi.be16_to_port(ev.dport)
     elif proto in (6, 17, 132):
-        out["sport"] = maps.be16_to_port(ev.sport)
-        out["dport"] = maps.be16_to_port(ev.dport)
+        out["sport"] = abi.be16_to_port(ev.sport)
+        out["dport"] = abi.be16_to_port(ev.dport)
     return out
 
 
@@ -122,17 +122,17 @@ def drop_events(bpffs_dir, limit):
 def endpoint_configs(bpffs_dir):
     out = []
     for path in _pins(bpffs_dir, "endpoints"):
-        handle = bpfsys.Map(path, maps.EndpointKey, maps.EndpointConfig)
+        handle = bpfsys.Map(path, abi.EndpointKey, abi.EndpointConfig)
         try:
             for raw_key, raw_value in sorted(handle.items().items()):
-                cfg = maps.from_bytes(maps.EndpointConfig, raw_value)
+                cfg = abi.from_bytes(abi.EndpointConfig, raw_value)
                 out.append({
-                    "ifindex": maps.from_bytes(maps.EndpointKey, raw_key).ifindex,
-                    "ipv4": maps.u32_to_ip(cfg.ipv4),
+                    "ifindex": abi.from_bytes(abi.EndpointKey, raw_key).ifindex,
+                    "ipv4": abi.u32_to_ip(cfg.ipv4),
                     "identity": cfg.identity,
                     "policy_id": cfg.policy_id,
-                    "enforce_ingress": bool(cfg.flags & maps.EP_F_ENFORCE_INGRESS),
-                    "enforce_egress": bool(cfg.flags & maps.EP_F_ENFORCE_EGRESS),
+                    "enforce_ingress": bool(cfg.flags & abi.EP_F_ENFORCE_INGRESS),
+                    "enforce_egress": bool(cfg.flags & abi.EP_F_ENFORCE_EGRESS),
                 })
         finally:
             handle.close()

@@ -19,6 +19,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import L7_MARK, L7_MARK_MASK
 
 TABLE = "palisade_l7"
 COMMENT = "palisade.ebpf L7 redirect to 127.0.0.1:%d"
@@ -36,8 +37,8 @@ def _nft():
 
 
 def _want_rule(port):
-    return ("meta l4proto tcp meta mark & 0x00000f00 == 0x00000200 tproxy ip to 127.0.0.1:%d comment \"%s\""
-            % (port, COMMENT % port))
+    return ("meta l4proto tcp meta mark & 0x%08x == 0x%08x tproxy ip to 127.0.0.1:%d comment \"%s\""
+            % (L7_MARK_MASK, L7_MARK, port, COMMENT % port))
 
 
 def _have(nft):
@@ -66,22 +67,26 @@ def _matches(rules, port):
 
 
 class Tproxy(object):
-    """Plan on construction (``line`` None when nothing differs); apply()."""
+    """Plan on construction (``line`` None when nothing differs); apply().
+    ``present``: the table exists (whatever it holds)."""
 
     def __init__(self, wanted, port):
         self.wanted = wanted
         self.port = port
         self.line = None
         self.kind = None
+        self.present = False
         if not wanted:
             try:
                 exists, dummy = _have(_nft())
             except DatapathError:
                 return  # no libnftables: there cannot be a table of ours either
+            self.present = exists
             if exists:
                 self.kind, self.line = "remove", "- nft table ip %s (L7 TPROXY)" % TABLE
             return
         exists, rules = _have(_nft())
+        self.present = exists
         if not exists:
             self.kind, self.line = "create", "+ nft table ip %s: TPROXY marked flows to 127.0.0.1:%d" % (TABLE, port)
         elif not _matches(rules, port):

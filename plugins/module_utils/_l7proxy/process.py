@@ -21,6 +21,10 @@ present, each step only when something differs:
 
 absent stops the process (soft stop, then SIGTERM), clears slot 0 and
 removes the files the module wrote; haproxy.cfg belongs to the role.
+gathered reads the map files the module wrote back, in its input schema.
+
+Results follow module_utils/_result.py: ``changes`` one line per change,
+``before``/``after`` a summary (summary.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,8 +40,10 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _result
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import StateError, unpack_ipcache
-from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime, sockmap
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import L7_PROXY_PORT, L7_PROXY_UNIT
+from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime, sockmap, summary as l7_summary
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy.runtime import L7ProxyError
 
 STATE_NAME = "l7proxy.state"
@@ -277,27 +283,27 @@ def make_service(params):
     if manager == "auto":
         manager = "systemd" if os.path.isdir("/run/systemd/system") else "process"
     if manager == "systemd":
-        return SystemdService(params["dir"], params["haproxy_bin"], params["port"], params.get("unit") or "palisade-l7proxy")
+        return SystemdService(params["dir"], params["haproxy_bin"], params["port"], params.get("unit") or L7_PROXY_UNIT)
     return Service(params["dir"], params["haproxy_bin"], params["port"])
 
 
 # --- the reconciler --------------------------------------------------------------------------
 class Reconciler(object):
-    """present() / absent() -> result dict (changed, lines, pid, started,
-    reloaded, registered, map_writes, warnings)."""
+    """present() / absent() -> the module's result (module_utils/_result.py:
+    before, after, changes, warnings; and pid, started, reloaded, registered,
+    map_writes, listener); gathered() -> the map files in the input schema."""
 
     def __init__(self, params, check_mode=False):
         self.params = params
         self.check = check_mode
         self.dir = params["dir"]
-        self.port = int(params.get("port") or 15001)
+        self.port = int(params.get("port") or L7_PROXY_PORT)
         self.service = make_service(dict(params, port=self.port))
         self.state_path = os.path.join(self.dir, STATE_NAME)
         self.map_pin = sockmap.pin_path(params["bpffs_dir"]) if params.get("bpffs_dir") else None
-        self.lines = []
+        self.changes = []
         self.warnings = []
-        self.result = {"changed": False, "pid": None, "started": False, "reloaded": False, "registered": False,
-                       "map_writes": 0}
+        self.result = {"pid": None, "started": False, "reloaded": False, "registered": False, "map_writes": 0}
 
     # -- state file -------------------------------------------------------------------------
     def load_state(self):
@@ -328,11 +334,29 @@ class Reconciler(object):
             wanted[runtime.IDENTITIES] = runtime.ipcache_entries(rows)
         return wanted
 
-    def _finish(self):
-        self.result["lines"] = self.lines
-        self.result["warnings"] = self.warnings
-        self.result["changed"] = bool(self.lines)
-        return self.result
+    def map_texts(self, names):
+        """{name: text} of the map files that exist among names."""
+        out = {}
+        for name in sorted(names):
+            text = runtime.read_file(runtime.map_path(self.dir, name))
+            if text is not None:
+                out[name] = text
+        return out
+
+    def current_maps(self, names):
+        """{name: {key: value}} of the map files that exist among names."""
+        return dict((name, runtime.parse_map_text(text)) for name, text in self.map_texts(names).items())
+
+    def _finish(self, before, after):
+        return _result.summarised(bool(self.changes), before, after, self.changes, l7_summary.header(self.dir),
+                                  l7_summary.lines, warnings=self.warnings, **self.result)
+
+    # -- gathered ---------------------------------------------------------------------------
+    def gathered(self):
+        """The map files this module wrote (what HAProxy loads; every present
+        run brings its runtime maps in line with them), as ``maps``."""
+        names = self.load_state().get("maps") or []
+        return _result.gathered({"maps": self.current_maps(names)})
 
     # -- present ----------------------------------------------------------------------------
     def present(self):
@@ -351,26 +375,33 @@ class Reconciler(object):
                 raise sockmap.missing_pin(self.map_pin)  # before anything is changed
             self.warnings.append("the proxy socket map %s is not pinned yet (datapath not deployed)" % self.map_pin)
 
-        self.write_map_files(wanted)
         state = self.load_state()
-        digest = sha256_file(config) if os.path.isfile(config) else None
+        # Every map file this module wrote, for absent to remove.
+        names = sorted(set(state.get("maps") or []) | set(wanted))
+        texts = self.map_texts(names)
+        current = dict((name, runtime.parse_map_text(text)) for name, text in texts.items())
         master = self.service.master_pid()
+        demux = self.early_demux_value()
+        files = dict((name, l7_summary.map_file(len(current[name]), texts[name])) for name in texts)
+        before = l7_summary.summary(master is not None, master, state.get("config_sha256") if master else None,
+                                    files, tcp_early_demux=demux)
+
+        self.write_map_files(wanted, texts, current)
+        digest = sha256_file(config) if os.path.isfile(config) else None
         started = reloaded = False
         if master is None:
-            self.lines.append("+ start haproxy")
+            self.changes.append("+ start haproxy")
             if not self.check:
                 master = self.service.start()
             started = True
         elif state.get("config_sha256") != digest:
             why = "configuration changed" if state.get("config_sha256") else "configuration not recorded"
-            self.lines.append("~ reload haproxy (%s)" % why)
+            self.changes.append("~ reload haproxy (%s)" % why)
             if not self.check:
                 master = self.service.reload()
             reloaded = True
         else:
             reloaded = self.sync_runtime(wanted)
-        # Every map file this module wrote, for absent to remove.
-        names = sorted(set(state.get("maps") or []) | set(wanted))
         if (started or reloaded) and not self.check:
             self.save_state({"config_sha256": digest, "master_pid": master, "maps": names})
         elif not self.check and names != state.get("maps"):
@@ -378,22 +409,29 @@ class Reconciler(object):
             self.save_state(state)
         self.result.update(pid=master, started=started, reloaded=reloaded)
 
-        self.register(started, pin_exists)
-        self.early_demux()
-        return self._finish()
+        before["registered"] = not self.register(started, pin_exists)
+        self.early_demux(demux)
+        loaded = digest if (started or reloaded) else state.get("config_sha256")
+        files.update((name, l7_summary.map_file(len(entries), runtime.render_map(entries)))
+                     for name, entries in wanted.items())
+        after = l7_summary.summary(True, master, loaded, files, registered=True,
+                                   tcp_early_demux="0" if demux is not None else None)
+        return self._finish(before, after)
 
-    def write_map_files(self, wanted):
+    def write_map_files(self, wanted, texts, current):
+        """Write the map files whose text differs; ``texts`` and ``current``:
+        the text and the entries of the files that exist."""
         for name in sorted(wanted):
             path = runtime.map_path(self.dir, name)
             text = runtime.render_map(wanted[name])
-            current_text = runtime.read_file(path)
+            current_text = texts.get(name)
             if current_text == text:
                 continue
             if current_text is None:
-                self.lines.append("+ map %s: %d entries" % (name, len(wanted[name])))
+                self.changes.append("+ map %s: %d entries" % (name, len(wanted[name])))
             else:
-                added, changed, removed = runtime.count_diff(runtime.parse_map_text(current_text), wanted[name])
-                self.lines.append("~ map %s: %s" % (name, runtime.describe_counts(len(added), len(changed), len(removed))))
+                added, changed, removed = runtime.count_diff(current.get(name, {}), wanted[name])
+                self.changes.append("~ map %s: %s" % (name, runtime.describe_counts(len(added), len(changed), len(removed))))
             if not self.check:
                 runtime.write_atomic(path, text)
             self.result["map_writes"] += 1
@@ -415,23 +453,24 @@ class Reconciler(object):
         if not plan:
             return False
         if total > RELOAD_ABOVE:
-            self.lines.append("~ reload haproxy (%d runtime map changes, more than %d)" % (total, RELOAD_ABOVE))
+            self.changes.append("~ reload haproxy (%d runtime map changes, more than %d)" % (total, RELOAD_ABOVE))
             if not self.check:
                 self.service.reload()
             return True
         for name, commands, counts in plan:
-            self.lines.append("~ runtime map %s: %s" % (name, runtime.describe_counts(*counts)))
+            self.changes.append("~ runtime map %s: %s" % (name, runtime.describe_counts(*counts)))
             if not self.check:
                 runtime.apply_commands(sock, commands)
             self.result["map_writes"] += sum(counts)
         return False
 
     def register(self, started, pin_exists):
+        """Put the listener in slot 0; True when that was (or would be) a change."""
         line = "+ register listener %s:%d in the proxy socket map" % (LISTEN_ADDR, self.port)
         if self.check and (started or not pin_exists):
-            self.lines.append(line)
+            self.changes.append(line)
             self.result["registered"] = True
-            return
+            return True
         listener = sockmap.find_listener(self.port, self.service.pids())
         if listener is None:
             raise L7ProxyError("HAProxy (master %s) holds no TCP listener on %s:%d in this network namespace: check "
@@ -439,36 +478,48 @@ class Reconciler(object):
         changed, cookie = sockmap.reconcile(self.map_pin, listener, self.check)
         self.result["listener"] = {"inode": listener.inode, "cookie": cookie, "holder_pid": listener.pid}
         if changed:
-            self.lines.append(line)
+            self.changes.append(line)
             self.result["registered"] = True
+        return changed
 
-    def early_demux(self):
+    @staticmethod
+    def early_demux_value():
+        """The sysctl's value, or None when this kernel has none."""
+        return (runtime.read_file(EARLY_DEMUX) or "").strip() or None
+
+    def early_demux(self, current):
         # Pitfall P5 of the L7 spike: after a flow went through the proxy, this
         # namespace holds a TIME_WAIT socket for its tuple. Once policy stops
         # redirecting it (L7 rule removed, proxy disabled), a new SYN with the
         # same tuple is forwarded, early demux attaches the TIME_WAIT socket to
         # the skb and ip_forward() drops it: a blackhole for up to 60 s. Without
         # early demux the forward path never sees the proxy's socket.
-        current = (runtime.read_file(EARLY_DEMUX) or "").strip()
-        if current in ("", "0"):
+        if current in (None, "0"):
             return
-        self.lines.append("~ sysctl net.ipv4.tcp_early_demux: %s -> 0" % current)
+        self.changes.append("~ sysctl net.ipv4.tcp_early_demux: %s -> 0" % current)
         if not self.check:
             with open(EARLY_DEMUX, "w") as f:
                 f.write("0\n")
 
     # -- absent -----------------------------------------------------------------------------
     def absent(self):
-        if self.service.master_pid() is not None:
-            self.lines.append("- stop haproxy")
-            if not self.check:
-                self.service.stop()
-        if self.map_pin is not None and sockmap.unregister(self.map_pin, self.check):
-            self.lines.append("- unregister the proxy listener from the proxy socket map")
         state = self.load_state()
         names = set(state.get("maps") or []) | set((self.params.get("maps") or {}).keys())
         if self.params.get("ipcache_packed") is not None:
             names.add(runtime.IDENTITIES)
+        master = self.service.master_pid()
+        demux = self.early_demux_value()
+        files = dict((name, l7_summary.map_file(len(runtime.parse_map_text(text)), text))
+                     for name, text in self.map_texts(names).items())
+        before = l7_summary.summary(master is not None, master, state.get("config_sha256") if master else None,
+                                    files, tcp_early_demux=demux)
+        if master is not None:
+            self.changes.append("- stop haproxy")
+            if not self.check:
+                self.service.stop()
+        if self.map_pin is not None and sockmap.unregister(self.map_pin, self.check):
+            before["registered"] = True
+            self.changes.append("- unregister the proxy listener from the proxy socket map")
         for name in sorted(names):
             self._remove(runtime.map_path(self.dir, name), "map %s" % name)
         self._remove(self.state_path, "state file")
@@ -478,18 +529,21 @@ class Reconciler(object):
             for path in (self.service.pidfile, self.service.sock):
                 if os.path.dirname(os.path.abspath(path)) == os.path.abspath(self.dir) and os.path.lexists(path):
                     os.unlink(path)
-        return self._finish()
+        return self._finish(before, l7_summary.summary(tcp_early_demux=demux))
 
     def _remove(self, path, what):
         if os.path.lexists(path):
-            self.lines.append("- remove %s (%s)" % (what, path))
+            self.changes.append("- remove %s (%s)" % (what, path))
             if not self.check:
                 os.unlink(path)
 
 
 def run(params, check_mode=False):
-    """The module's work: present or absent per params["state"]."""
+    """The module's work: present, absent or gathered per params["state"]."""
     rec = Reconciler(params, check_mode)
-    if params.get("state", "present") == "absent":
+    state = params.get("state", "present")
+    if state == "absent":
         return rec.absent()
+    if state == "gathered":
+        return rec.gathered()
     return rec.present()

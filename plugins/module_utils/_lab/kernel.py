@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kernel side of the lab: network namespaces, links, addresses, routes, sysctls.
 
-Observes the lab objects (see ``lab.py``) that live in the kernel and applies
+Observes the lab objects (see plan.py) that live in the kernel and applies
 planned actions to them, with pyroute2 only; routes are read and written
 through the routing package's netlink backend and named with its tables, like
 every other route of the collection.  Everything here acts on objects

@@ -5,15 +5,15 @@
 
 Everything in this file is pure (no kernel, no filesystem, no processes), so
 it is unit-testable without root.  The kernel/process side lives in
-``lab_kernel`` (netlink, namespaces, sysctls) and ``lab_host`` (files, keys,
-processes); ``lab_exec`` glues observation, planning and execution together.
+kernel.py (netlink, namespaces, sysctls) and processes.py (files, keys,
+processes); reconcile.py glues observation, planning and execution together.
 
 The lab is described as a set of *lab objects*.  An object has a kind, an
 identity (its key) and a few attributes that describe the state the lab cares
 about.  ``desired_objects`` derives the wanted set from the inputs, the
 executors observe the current set in the same vocabulary, and
 ``plan_actions`` diffs the two into an ordered list of actions.  The same
-objects, rendered one per line, form the human-readable ``diff``.
+objects, described one per line, are the module's ``before``/``after``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -294,7 +294,7 @@ class LabSpec(object):
             roles[host.netns] = ("host %s" % host.name, True)
         for ep in self.endpoints:
             # A namespace the inventory names itself may pre-exist; only derived
-            # names are the lab's by convention (see lab_exec for adoption).
+            # names are the lab's by convention (see reconcile.py for adoption).
             derived = ep.netns == naming.endpoint_netns(
                 {"name": ep.name, "namespace": ep.namespace}, self.prefix)
             roles[ep.netns] = ("endpoint %s" % ep.key, derived)
@@ -505,10 +505,10 @@ class LabObject(object):
         return hash(self.key)
 
 
-def render(objects):
-    """One line per object, in creation order: the text of the module's diff."""
-    lines = [o.describe() for o in sorted(objects, key=LabObject.sort_key)]
-    return "".join(line + "\n" for line in lines)
+def describe_all(objects):
+    """One line per object, in creation order: the module's before/after
+    (and, as text, its diff)."""
+    return [o.describe() for o in sorted(objects, key=LabObject.sort_key)]
 
 
 def desired_objects(spec):
@@ -696,3 +696,13 @@ def after_objects(desired, observed):
 
 def describe_action(action):
     return "%s %s" % (action.op, action.obj.describe())
+
+
+def change_line(action):
+    """The action as one line of the module's ``changes``: ``+`` creates,
+    ``-`` deletes, ``~`` updates, replaces or restarts (the op named)."""
+    if action.op == "create":
+        return "+ %s" % action.obj.describe()
+    if action.op == "delete":
+        return "- %s" % action.obj.describe()
+    return "~ %s %s" % (action.op, action.obj.describe())

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One reconcile of the lab: observe, plan (lab.py), apply, report."""
+"""One reconcile of the lab: observe, plan (plan.py), apply, report."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,6 +15,7 @@ import socket
 import time
 from contextlib import contextmanager
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _result
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab import plan as lab
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab import processes as lab_host
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab import kernel as lab_kernel
@@ -145,7 +146,9 @@ def _apply(kernel, host_ops, action):
 
 
 def reconcile(spec, state, check_mode, bins):
-    """Bring the lab to ``state``; returns (module result, warnings).
+    """Bring the lab to ``state``; returns the module's result
+    (module_utils/_result.py: its objects one line each before and after,
+    the actions as ``changes``).
 
     ``bins`` maps nsenter/unshare/sshd/ssh-keygen to their paths.
     """
@@ -182,17 +185,7 @@ def _reconcile(spec, state, check_mode, bins):
     finally:
         kernel.close()
 
-    return {
-        "changed": bool(actions),
-        "prefix": spec.prefix,
-        "state_dir": spec.state_dir,
-        "ssh_private_key": spec.client_key if spec.ssh_hosts else None,
-        "actions": [lab.describe_action(a) for a in actions],
-        "objects": [o.describe() for o in sorted(after, key=lab.LabObject.sort_key)],
-        "diff": {
-            "before": lab.render(before),
-            "after": lab.render(after),
-            "before_header": "lab %s" % spec.prefix,
-            "after_header": "lab %s" % spec.prefix,
-        },
-    }, warnings
+    return _result.reconciled(
+        bool(actions), lab.describe_all(before), lab.describe_all(after), [lab.change_line(a) for a in actions],
+        "lab %s" % spec.prefix, warnings=warnings,
+        prefix=spec.prefix, state_dir=spec.state_dir, ssh_private_key=spec.client_key if spec.ssh_hosts else None)

@@ -18,11 +18,13 @@ import os
 
 import jinja2
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps, settings as dp_settings
+from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, maps, settings as dp_settings
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), "bpf")
 ENTRY_TEMPLATE = "datapath.c.j2"
 
+# Constants of abi.py the templates use (as {{ c.NAME }}).
 _C_CONSTANTS = (
     "DIR_INGRESS", "DIR_EGRESS", "EP_F_ENFORCE_INGRESS", "EP_F_ENFORCE_EGRESS", "POL_F_DENY", "POL_F_ALLOW",
     "POL_F_L7", "POLICY_DIR_EGRESS_BIT", "CT_F_EGRESS", "CT_F_REDIRECT", "CT_F_SEEN_REPLY", "CT_F_CLOSING",
@@ -54,7 +56,7 @@ def map_declaration(spec, settings, bpffs_dir):
 
 
 def _c_struct_name(cls):
-    for name, candidate in maps.C_STRUCTS:
+    for name, candidate in abi.C_STRUCTS:
         if candidate is cls:
             return name
     raise KeyError(cls.__name__)
@@ -62,13 +64,21 @@ def _c_struct_name(cls):
 
 def layout_asserts():
     lines = []
-    for name, cls in maps.C_STRUCTS:
-        lines.append('_Static_assert(sizeof(struct %s) == %d, "struct %s: size differs from maps.py");'
+    for name, cls in abi.C_STRUCTS:
+        lines.append('_Static_assert(sizeof(struct %s) == %d, "struct %s: size differs from abi.py");'
                      % (name, ct.sizeof(cls), name))
         for field in cls._fields_:
-            lines.append('_Static_assert(__builtin_offsetof(struct %s, %s) == %d, "struct %s.%s: offset differs from maps.py");'
+            lines.append('_Static_assert(__builtin_offsetof(struct %s, %s) == %d, "struct %s.%s: offset differs from abi.py");'
                          % (name, field[0], getattr(cls, field[0]).offset, name, field[0]))
     return "\n".join(lines)
+
+
+def _c_constants():
+    constants = dict((name, getattr(abi, name)) for name in _C_CONSTANTS)
+    # The mark of flows handed to the L7 proxy: the owned ip rule (and the
+    # TPROXY fallback) match it, so it comes from the same default.
+    constants.update(L7_MARK=_defaults.L7_MARK, L7_MARK_MASK=_defaults.L7_MARK_MASK)
+    return constants
 
 
 def render(settings, bpffs_dir):
@@ -88,7 +98,7 @@ def render(settings, bpffs_dir):
         "bpffs_dir": bpffs_dir,
         "maps": dict((spec.name, map_declaration(spec, settings, bpffs_dir)) for spec in maps.MAPS),
         "layout_asserts": layout_asserts(),
-        "reasons": sorted(maps.REASONS.items()),
-        "c": dict((name, getattr(maps, name)) for name in _C_CONSTANTS),
+        "reasons": sorted(abi.REASONS.items()),
+        "c": _c_constants(),
     }
     return env.get_template(ENTRY_TEMPLATE).render(**context)

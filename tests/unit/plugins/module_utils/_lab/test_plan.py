@@ -1,63 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab's planning (module_utils/lab.py) and its endpoint server, without root."""
-
-import http.client
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
+"""The lab's planning (module_utils/_lab/plan.py), pure: names and
+validation, the objects a lab consists of, and the actions between two
+states."""
 
 import pytest
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._lab import plan as lab
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
-from ansible_collections.palisade.ebpf.plugins.module_utils._lab.reconcile import _next_record
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
-from tests.support.paths import REPO
-
-
-SERVER = os.path.join(REPO, "roles", "lab", "files", "palisade_lab_server.py")
-
-HOSTS = [
-    {"name": "node1", "ipv4": "192.0.2.11"},
-    {"name": "node2", "ipv4": "192.0.2.12"},
-    {"name": "node3", "ipv4": "192.0.2.13", "ssh": True},
-]
-ENDPOINTS = [
-    {"host": "node1", "name": "deathstar-1", "ports": [{"port": 80, "protocol": "TCP"}]},
-    {"host": "node1", "name": "tiefighter"},
-    {"host": "node2", "name": "dns", "namespace": "kube", "netns": "dns-ns",
-     "ports": [{"port": 53, "protocol": "udp"}, {"port": 53, "protocol": "TCP"}, {"port": 3868, "protocol": "SCTP"}]},
-]
-
-
-def make_spec(hosts=None, endpoints=None, prefix="pal", **kwargs):
-    kwargs.setdefault("server_rev", "rev1")
-    return lab.LabSpec(prefix, HOSTS if hosts is None else hosts,
-                       ENDPOINTS if endpoints is None else endpoints, **kwargs)
-
-
-def desired(spec=None):
-    return lab.desired_objects(spec or make_spec())[0]
-
-
-def copies(objs, **meta):
-    """What an observer would report for a lab in exactly this state."""
-    return [lab.LabObject(o.kind, o.ident, o.attrs, dict(meta)) for o in objs]
+from ansible_collections.palisade.ebpf.plugins.module_utils._lab import plan as lab
+from tests.support.lab_specs import ENDPOINTS, HOSTS, copies, desired, find, make_spec
 
 
 def ops(actions):
     return [(a.op, a.obj.kind, a.obj.ident) for a in actions]
-
-
-def find(objs, kind, *ident):
-    matches = [o for o in objs if o.kind == kind and o.ident[:len(ident)] == ident]
-    assert matches, "no %s %r" % (kind, ident)
-    return matches[0]
 
 
 # --- names and validation ------------------------------------------------------------------
@@ -178,7 +135,7 @@ def test_endpoints_are_empty_namespaces_with_a_server_and_nothing_plumbed():
         "server default/deathstar-1 in pal-e-default-deathstar-1: tcp/80 [script rev1]",
     ]
     # Nothing refers to an endpoint address or a veth into an endpoint.
-    text = lab.render(objs)
+    text = "\n".join(lab.describe_all(objs))
     assert "10.1." not in text and "lxc" not in text
 
 
@@ -381,138 +338,29 @@ def test_a_foreign_route_is_refused_never_replaced_or_deleted():
         lab.plan_actions(objs, seen)
     # When the lab does not want it (absent), it is simply not the lab's.
     assert foreign.key not in [a.obj.key for a in lab.plan_actions([], seen)]
-    assert foreign.describe() not in lab.render(lab.after_objects([], seen))
+    assert foreign.describe() not in lab.describe_all(lab.after_objects([], seen))
 
 
-def test_render_is_one_sorted_line_per_object():
+def test_objects_are_described_one_sorted_line_each():
     objs = desired()
-    text = lab.render(reversed(objs))
-    lines = text.splitlines()
+    lines = lab.describe_all(reversed(objs))
     assert len(lines) == len(objs)
     assert lines[0] == "state_dir /var/lib/palisade-lab/pal"
     assert lines[-1].startswith("sshd node3 in pal-h-node3: 192.0.2.13:22 [config ")
-    assert text.endswith("\n")
 
 
-def test_record_marks_adopted_namespaces_as_not_created():
-    spec = make_spec()
-    objs = desired(spec)
-    seen = [lab.LabObject("netns", "dns-ns", {"role": "endpoint kube/dns"}, {"keep": True})]
-    record = _next_record(spec, {"netns": {}}, objs, seen, created={"pal-fabric"})
-    assert record["netns"]["dns-ns"] == {"role": "endpoint kube/dns", "created": False}
-    assert record["netns"]["pal-fabric"]["created"] is True
-    assert record["netns"]["pal-h-node1"]["created"] is True
-    assert record["prefix"] == "pal"
-
-
-# --- the endpoint server ---------------------------------------------------------------------------
-
-def free_port(kind):
-    sock = socket.socket(socket.AF_INET, kind)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-@pytest.fixture
-def server(tmp_path):
-    tcp, udp = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
-    pidfile, log = tmp_path / "s.pid", tmp_path / "s.log"
-    proc = subprocess.Popen([sys.executable, SERVER, "--endpoint", "default/web", "--rev", "t",
-                             "--pidfile", str(pidfile), "--log", str(log),
-                             "--listen", "tcp/%d" % tcp, "--listen", "udp/%d" % udp])
-    deadline = time.time() + 10
-    while not pidfile.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert pidfile.exists(), log.read_text() if log.exists() else "no log"
-    yield {"proc": proc, "tcp": tcp, "udp": udp, "pidfile": pidfile, "log": log}
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-def test_server_answers_200_to_any_method_and_path_with_keepalive(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server["tcp"], timeout=5)
-    for method, path, body in [("GET", "/", None), ("POST", "/a/b?c=d", b"x" * 1000),
-                               ("PURGE", "/weird", None), ("DELETE", "/x", b"")]:
-        conn.request(method, path, body=body)
-        response = conn.getresponse()
-        text = response.read().decode()
-        assert response.status == 200
-        assert response.getheader("X-Palisade-Endpoint") == "default/web"
-        assert text.startswith("palisade-lab endpoint default/web: %s %s -> 200" % (method, path))
-    # all four went over one connection
-    assert conn.sock is not None
-    conn.request("HEAD", "/")
-    response = conn.getresponse()
-    assert response.status == 200 and response.read() == b""
-    conn.close()
-
-
-def test_server_reads_chunked_bodies(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server["tcp"], timeout=5)
-    conn.request("PUT", "/up", body=iter([b"abc", b"defg"]), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
-    response = conn.getresponse()
-    assert response.status == 200
-    assert "(7 body bytes)" in response.read().decode()
-    conn.request("GET", "/after")
-    assert conn.getresponse().status == 200
-
-
-def test_server_echoes_udp(server):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(5)
-    sock.sendto(b"ping 1", ("127.0.0.1", server["udp"]))
-    assert sock.recvfrom(100)[0] == b"ping 1"
-    sock.close()
-
-
-def test_server_writes_its_pid_and_removes_it_on_sigterm(server):
-    assert int(server["pidfile"].read_text()) == server["proc"].pid
-    server["proc"].send_signal(signal.SIGTERM)
-    assert server["proc"].wait(timeout=10) == 0
-    assert not server["pidfile"].exists()
-    assert "serving tcp/" in server["log"].read_text()
-
-
-def test_server_fails_clearly_when_a_port_is_taken(tmp_path):
-    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    busy.bind(("0.0.0.0", 0))
-    busy.listen(1)
-    port = busy.getsockname()[1]
-    try:
-        log = tmp_path / "s.log"
-        rc = subprocess.call([sys.executable, SERVER, "--endpoint", "a/b", "--pidfile", str(tmp_path / "p"),
-                              "--log", str(log), "--listen", "tcp/%d" % port], timeout=20)
-        assert rc == 1
-        assert "cannot listen on tcp/%d" % port in log.read_text()
-        assert not (tmp_path / "p").exists()
-    finally:
-        busy.close()
-
-
-def test_lab_runs_sharing_a_state_root_are_serialised(tmp_path, monkeypatch):
-    import fcntl
-    from ansible_collections.palisade.ebpf.plugins.module_utils._lab import reconcile as lab_exec
-
-    monkeypatch.setattr(lab_exec, "LOCK_TIMEOUT", 0.3)
-    spec = make_spec(state_dir=str(tmp_path / "pal"))
-    other = os.open(str(tmp_path), os.O_RDONLY)  # another run's open of the state root
-    try:
-        with lab_exec.lab_lock(spec):
-            with pytest.raises(OSError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # released on exit, so the other run gets it ...
-        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # ... and while it holds it, this one gives up with a clear message
-        with pytest.raises(lab.LabError, match="another lab run has held the lock"):
-            with lab_exec.lab_lock(spec):
-                pass
-    finally:
-        os.close(other)
-    # no state root yet: nothing to lock, and nothing is created
-    with lab_exec.lab_lock(make_spec(state_dir=str(tmp_path / "missing" / "pal"))):
-        pass
-    assert not (tmp_path / "missing").exists()
+def test_change_lines_say_create_delete_or_what_changed_in_place():
+    objs = desired()
+    seen = copies(objs)
+    find(seen, "sysctl", "pal-h-node2").attrs["value"] = "0"
+    seen = [o for o in seen if not (o.kind == "route" and o.ident == ("pal-h-node1", "192.0.2.12/32"))]
+    seen.append(lab.LabObject("netns", "pal-e-default-gone", {"role": "endpoint default/gone"}))
+    lines = [lab.change_line(a) for a in lab.plan_actions(objs, seen)]
+    assert lines == [
+        "- netns pal-e-default-gone (endpoint default/gone)",
+        "+ route pal-h-node1: 192.0.2.12/32 dev eth0 scope link proto static",
+        "~ update sysctl pal-h-node2: net.ipv4.ip_forward = 1",
+    ]
+    seen = copies(desired(make_spec(server_rev="rev0")))
+    assert [lab.change_line(a) for a in lab.plan_actions(objs, seen)][0] == (
+        "~ restart server default/deathstar-1 in pal-e-default-deathstar-1: tcp/80 [script rev1]")
