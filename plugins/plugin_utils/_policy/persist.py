@@ -35,11 +35,10 @@ __metaclass__ = type
 import hashlib
 import os
 import pickle
+import re
 import tempfile
 from array import array
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults as defaults
-from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _model as model
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import distill
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import identity as ident
@@ -452,21 +451,77 @@ class PersistentCache:
 
 
 _CODE_DIGEST = []
+_COLLECTION = "ansible_collections.palisade.ebpf."
+_FROM_IMPORT = re.compile(r"^\s*from (%s[\w.]+) import (.*)$" % re.escape(_COLLECTION))
+_IMPORT = re.compile(r"^\s*import (%s[\w.]+)" % re.escape(_COLLECTION))
+
+
+def _module_file(root, name):
+    """The file of collection module ``name`` (dotted), or None."""
+    path = os.path.join(root, *name[len(_COLLECTION):].split("."))
+    for candidate in (path + ".py", os.path.join(path, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _imported_modules(text):
+    """Dotted names of the collection modules a source file imports: the
+    modules named in ``from ... import`` (or their package) and ``import``."""
+    found = []
+    lines = iter(text.splitlines())
+    for line in lines:
+        match = _FROM_IMPORT.match(line)
+        if match:
+            package, names = match.group(1), match.group(2).split("#")[0]
+            if names.strip().startswith("("):
+                while ")" not in names:
+                    names += " " + next(lines, ")").split("#")[0]
+            found.append(package)
+            for name in names.replace("(", " ").replace(")", " ").split(","):
+                if name.split():
+                    found.append(package + "." + name.split()[0])
+            continue
+        match = _IMPORT.match(line)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def _collection_root():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _code_files():
+    """Every file the cached objects' code comes from: the policy package
+    and the model, and whatever collection code they import, transitively."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    root = _collection_root()
+    pending = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
+    pending.append(os.path.abspath(model.__file__))
+    files = {}
+    while pending:
+        path = pending.pop()
+        if path in files:
+            continue
+        with open(path, "rb") as f:
+            files[path] = f.read()
+        for name in _imported_modules(files[path].decode("utf-8")):
+            found = _module_file(root, name)
+            if found is not None and found not in files:
+                pending.append(found)
+    return files
 
 
 def _code_digest():
-    """A digest of the code the cached objects come from: the policy
-    package, the model, and the naming and defaults it uses. A cache
-    written by any other version of that code is not used (its pickled
-    objects may not even import)."""
+    """A digest of the code the cached objects come from (``_code_files``).
+    A cache written by any other version of that code is not used (its
+    pickled objects may not even import)."""
     if not _CODE_DIGEST:
-        package = os.path.dirname(os.path.abspath(__file__))
-        files = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
-        files += [os.path.abspath(m.__file__) for m in (model, naming, defaults)]
         digest = hashlib.sha1()
-        for path in files:
-            with open(path, "rb") as f:
-                digest.update(os.path.basename(path).encode("utf-8") + b"\0" + f.read())
+        root = _collection_root()
+        for path, data in sorted(_code_files().items()):
+            digest.update(os.path.relpath(path, root).encode("utf-8") + b"\0" + data)
         _CODE_DIGEST.append(digest.hexdigest())
     return _CODE_DIGEST[0]
 
