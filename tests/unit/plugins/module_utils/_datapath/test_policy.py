@@ -327,23 +327,10 @@ def test_packed_ipcache_round_trips_and_rejects_garbage():
         unpack_ipcache(packed[:-4])
 
 
-def test_share_to_datapath_state_flattens_and_packs():
-    from ansible_collections.palisade.ebpf.plugins.plugin_utils._want import datapath_state
-    from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import unpack_ipcache
-    share = {
-        "enforcement": [{"key": "default/web", "ifname": "lxc1", "ipv4": "10.1.1.10", "identity": 300, "policy": "p"}],
-        "policies": {"p": {
-            "ingress": {"enforced": True, "enforced_by": ["default/r"], "entries": [
-                {"peers": [301, 302], "l4": [[6, 80, 80, False, None, ["default/r"]],
-                                             [6, 8080, 8080, False, [{"method": "GET"}], ["default/r"]]]},
-                {"peers": [0], "l4": [[17, 53, 53, True, None, ["default/d"]]]}]},
-            "egress": {"enforced": False, "enforced_by": [], "entries": []}}},
-        "ipcache_overrides": {"192.0.2.11/32": 1},
-    }
-    state = datapath_state(share, {"10.1.1.10/32": 300, "192.0.2.11/32": 6}, "/sys/fs/bpf/palisade/x",
-                           {"300": "k8s:app=web", "999": "k8s:app=unused"}, packed=True)
-    assert state["policies"]["p"]["ingress"] == {"enforced": True, "entries": [
-        [0, 17, 53, 53, "deny"], [301, 6, 80, 80, "allow"], [301, 6, 8080, 8080, "redirect"],
-        [302, 6, 80, 80, "allow"], [302, 6, 8080, 8080, "redirect"]]}
-    assert unpack_ipcache(state["ipcache_packed"]) == [["10.1.1.10/32", 300], ["192.0.2.11/32", 1]]
-    assert state["identities"] == {"300": "k8s:app=web"} and "ipcache" not in state
+def test_packed_tables_concatenate_and_a_later_row_wins():
+    shared = dp_state.pack_ipcache([["10.1.1.10/32", 300], ["192.0.2.11/32", 6], ["192.0.2.12/32", 6]])
+    own = dp_state.pack_ipcache([["192.0.2.11/32", 1]])
+    rows = dp_state.unpack_ipcache(shared + own)
+    assert rows == [["10.1.1.10/32", 300], ["192.0.2.11/32", 1], ["192.0.2.12/32", 6]]
+    assert dp_state.validate({"bpffs_dir": "/sys/fs/bpf/palisade/x", "ipcache": rows})["ipcache"]["192.0.2.11/32"] == 1
+    assert dp_state.unpack_ipcache("") == []
