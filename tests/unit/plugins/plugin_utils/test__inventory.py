@@ -11,8 +11,8 @@ from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import ir
 HOSTVARS = {
     "n1": {"palisade_node": {"ipv4": "192.0.2.1"}, "palisade_lab_prefix": "lab1",
            "palisade_endpoints": [
-               {"name": "a", "ipv4": "10.0.1.1", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
-                                                          {"port": 8080}]},
+               {"name": "a", "ipv4": "10.0.1.1",
+                "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"port": 8080}]},
                {"name": "b", "namespace": "x", "ipv4": "10.0.1.2"},
                "not a mapping",
                {"ipv4": "10.0.1.3"}]},

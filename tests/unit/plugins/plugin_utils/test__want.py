@@ -185,8 +185,6 @@ def test_share_with_tuples_gives_the_same_result():
     assert proxy_want(raw) == proxy_want(json.loads(json.dumps(raw)))
 
 
-
-
 def test_proxy_wants_compute_each_policy_once_and_give_every_host_what_proxy_want_gives(monkeypatch):
     lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING,
                  h.ep("default/deathstar-2", "10.1.2.20", {"org": "empire", "class": "deathstar"}, host="node2")],

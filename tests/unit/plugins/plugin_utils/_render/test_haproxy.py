@@ -38,6 +38,7 @@ ROOT = Path(REPO)
 HAPROXY = "/usr/sbin/haproxy"
 needs_haproxy = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason="HAProxy is not installed")
 
+
 def test_quoting_and_map_text():
     assert config.hap_quote("a b$c\\d\"e#") == "'a b$c\\d\"e#'"
     assert config.hap_quote("it's $x \\ \"") == '"it\'s \\$x \\\\ \\""'
