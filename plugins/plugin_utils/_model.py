@@ -178,7 +178,7 @@ def _endpoint(host, index, raw, node, pod_range):
     if not isinstance(name, str) or not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         _fail(where, "name", "is required and must be a DNS-1123 name (lowercase alphanumerics, '-', '.'), got %r" % (name,))
     namespace = raw.get("namespace", "default") or "default"
-    where = _where(host, "%s/%s" % (namespace, name), index)
+    where = _where(host, naming.endpoint_key(raw), index)
     _check_keys(where, "endpoint", raw, ENDPOINT_KEYS)
     if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
         _fail(where, "namespace", "%r is not a valid namespace name (DNS-1123 label)" % (namespace,))
