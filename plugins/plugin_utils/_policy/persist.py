@@ -452,8 +452,7 @@ class PersistentCache:
 
 _CODE_DIGEST = []
 _COLLECTION = "ansible_collections.palisade.ebpf."
-_FROM_IMPORT = re.compile(r"^\s*from (%s[\w.]+) import (.*)$" % re.escape(_COLLECTION))
-_IMPORT = re.compile(r"^\s*import (%s[\w.]+)" % re.escape(_COLLECTION))
+_COMMENT = re.compile(r"#[^\n]*")
 
 
 def _module_file(root, name):
@@ -467,25 +466,30 @@ def _module_file(root, name):
 
 def _imported_modules(text):
     """Dotted names of the collection modules a source file imports: the
-    modules named in ``from ... import`` (or their package) and ``import``."""
+    modules named in ``from ... import`` (or their package; parenthesised
+    over lines too) and ``import``. Names that turn out to be attributes are
+    the caller's to drop."""
     found = []
-    lines = iter(text.splitlines())
-    for line in lines:
-        match = _FROM_IMPORT.match(line)
-        if match:
-            package, names = match.group(1), match.group(2).split("#")[0]
-            if names.strip().startswith("("):
-                while ")" not in names:
-                    names += " " + next(lines, ")").split("#")[0]
-            found.append(package)
-            for name in names.replace("(", " ").replace(")", " ").split(","):
+    start = 0
+    while True:
+        at = text.find(_COLLECTION, start)
+        if at < 0:
+            return found
+        head = text[text.rfind("\n", 0, at) + 1:at].strip()
+        end = text.find("\n", at)
+        start = end = len(text) if end < 0 else end
+        if head == "import":
+            found.append(text[at:end].split()[0])
+        elif head == "from":
+            package, dummy, names = text[at:end].partition(" import ")
+            found.append(package.strip())
+            if names.lstrip().startswith("("):
+                opened = text.find("(", at)
+                start = text.find(")", opened)
+                names = text[opened + 1:start]
+            for name in _COMMENT.sub("", names).split(","):
                 if name.split():
-                    found.append(package + "." + name.split()[0])
-            continue
-        match = _IMPORT.match(line)
-        if match:
-            found.append(match.group(1))
-    return found
+                    found.append(package.strip() + "." + name.split()[0])
 
 
 def _collection_root():
@@ -497,6 +501,16 @@ def _code_files():
     and the model, and whatever collection code they import, transitively."""
     package = os.path.dirname(os.path.abspath(__file__))
     root = _collection_root()
+    resolved = {}
+
+    def module_file(name):
+        if name not in resolved:
+            parent = resolved.get(name.rpartition(".")[0])
+            # A name imported from a module (not a package) is an attribute.
+            is_attribute = parent is not None and not parent.endswith("__init__.py")
+            resolved[name] = None if is_attribute else _module_file(root, name)
+        return resolved[name]
+
     pending = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
     pending.append(os.path.abspath(model.__file__))
     files = {}
@@ -507,7 +521,7 @@ def _code_files():
         with open(path, "rb") as f:
             files[path] = f.read()
         for name in _imported_modules(files[path].decode("utf-8")):
-            found = _module_file(root, name)
+            found = module_file(name)
             if found is not None and found not in files:
                 pending.append(found)
     return files
