@@ -12,16 +12,26 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _inventory as inventory_mod
 
-def _named_ports(task_vars):
-    """IPv4 -> {port name: port number} over every endpoint of the inventory."""
-    table = {}
-    hostvars = task_vars.get("hostvars", {})
-    for host in task_vars.get("groups", {}).get("all", []):
-        for ep in hostvars[host].get("palisade_endpoints") or []:
-            if isinstance(ep, dict) and ep.get("ipv4"):
-                table[ep["ipv4"]] = {p.get("name"): p.get("port") for p in ep.get("ports") or [] if p.get("name")}
-    return table
+
+def resolve_named_ports(probes, named_ports):
+    """``probes`` with every named destination port replaced by its number;
+    ``named_ports`` is a function returning {IPv4: {port name: number}},
+    called only when a probe names a port. Raises ValueError naming the probe."""
+    resolved = [dict(p) for p in probes or []]
+    ports = None
+    for index, probe in enumerate(resolved):
+        port = probe.get("port")
+        if isinstance(port, str) and not port.isdigit():
+            if ports is None:
+                ports = named_ports()
+            number = ports.get(probe.get("to"), {}).get(port)
+            if number is None:
+                raise ValueError("probes[%d].port: no endpoint at %s declares a port named %r"
+                                 % (index, probe.get("to"), port))
+            probe["port"] = number
+    return resolved
 
 
 class ActionModule(ActionBase):
@@ -30,25 +40,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = dict(self._task.args)
-        probes = [dict(p) for p in args.get("probes") or []]
-        ports = None
-        for index, probe in enumerate(probes):
-            port = probe.get("port")
-            if isinstance(port, str) and not port.isdigit():
-                if ports is None:
-                    ports = _named_ports(task_vars)
-                number = ports.get(probe.get("to"), {}).get(port)
-                if number is None:
-                    raise AnsibleActionFail("probes[%d].port: no endpoint at %s declares a port named %r"
-                                            % (index, probe.get("to"), port))
-                probe["port"] = number
-        args["probes"] = probes
+        try:
+            args["probes"] = resolve_named_ports(args.get("probes"),
+                                                 inventory_mod.Inventory.of_task(task_vars).named_ports)
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc)) from None
         if not args.get("endpoints"):
             args["endpoints"] = [
                 {k: ep.get(k) for k in ("name", "namespace", "netns")}
-                for ep in task_vars.get("palisade_endpoints") or []
+                for ep in inventory_mod.task_endpoints(task_vars)
             ]
-        if not args.get("lab_prefix") and task_vars.get("palisade_lab_prefix"):
-            args["lab_prefix"] = task_vars["palisade_lab_prefix"]
+        if not args.get("lab_prefix") and inventory_mod.task_lab_prefix(task_vars):
+            args["lab_prefix"] = inventory_mod.task_lab_prefix(task_vars)
         result.update(self._execute_module(module_name="palisade.ebpf.probe", module_args=args, task_vars=task_vars))
         return result

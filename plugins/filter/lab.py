@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._inventory import NODE_VAR, Inventory
+
 SSH_TRANSPORTS = ("ssh", "paramiko", "smart", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
 
 
@@ -16,15 +18,16 @@ def lab_inputs(hostvars, hosts, default_transport="ssh"):
     A host is materialised with sshd when Ansible reaches it over ssh, which
     is also what a host without ``ansible_connection`` gets by default.
     """
+    inventory = Inventory(hostvars, hosts)
     out_hosts, out_endpoints = [], []
-    for name in hosts:
-        hv = hostvars[name]
-        node = hv.get("palisade_node")
+    for name in inventory.hosts:
+        node = inventory.var(name, NODE_VAR)
         if not isinstance(node, dict):
             continue
-        connection = hv.get("ansible_connection") or default_transport
+        connection = inventory.var(name, "ansible_connection") or default_transport
         out_hosts.append({"name": name, "ipv4": node.get("ipv4"), "ssh": connection in SSH_TRANSPORTS})
-        for ep in hv.get("palisade_endpoints") or []:
+        for endpoint in inventory.endpoints(name):
+            ep = endpoint.data
             entry = {
                 "host": name,
                 "name": ep.get("name"),

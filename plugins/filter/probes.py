@@ -7,44 +7,47 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-
-def _endpoints(hostvars, hosts):
-    for host in hosts:
-        for ep in hostvars[host].get("palisade_endpoints") or []:
-            yield host, ep
+from ansible_collections.palisade.ebpf.plugins.module_utils._naming import endpoint_key
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._inventory import Inventory
 
 
-def _key(ep):
-    return "%s/%s" % (ep.get("namespace") or "default", ep["name"])
+def _source_key(text):
+    """A probe's ``from``: ``namespace/name``, or ``name`` in namespace default."""
+    return text if "/" in text else endpoint_key({"name": text})
 
 
 def probe_matrix(hostvars, hosts, source_host):
     """Probes from every endpoint of ``source_host`` to every other endpoint,
     on each destination port (80/TCP when it declares none)."""
+    return _probes_from_host(Inventory(hostvars, hosts), source_host)
+
+
+def _probes_from_host(inventory, source_host):
     probes = []
-    destinations = list(_endpoints(hostvars, hosts))
-    for src in hostvars[source_host].get("palisade_endpoints") or []:
-        for _host, dst in destinations:
-            if _key(dst) == _key(src):
+    destinations = inventory.endpoints()
+    for src in inventory.endpoints(source_host):
+        for dst in destinations:
+            if dst.key == src.key:
                 continue
-            for port in dst.get("ports") or [{"port": 80, "protocol": "TCP"}]:
-                probes.append({"from": _key(src), "to": dst["ipv4"], "port": port["port"],
+            for port in dst.data.get("ports") or [{"port": 80, "protocol": "TCP"}]:
+                probes.append({"from": src.key, "to": dst.data["ipv4"], "port": port["port"],
                                "protocol": port.get("protocol", "TCP")})
     return probes
 
 
 def probes_from(probes, endpoints):
     """The probes whose source is one of ``endpoints`` (a host's palisade_endpoints)."""
-    own = {_key(ep) for ep in endpoints or []}
-    return [p for p in probes or [] if (p["from"] if "/" in p["from"] else "default/" + p["from"]) in own]
+    own = {endpoint_key(ep) for ep in endpoints or []}
+    return [p for p in probes or [] if _source_key(p["from"]) in own]
 
 
 def reachability_matrix(hostvars, hosts, result_var="palisade_probe"):
     """Lines of a table: one row per source endpoint, one column per destination port."""
-    names = {ep["ipv4"]: _key(ep) for _h, ep in _endpoints(hostvars, hosts)}
+    inventory = Inventory(hostvars, hosts)
+    names = {ep.data["ipv4"]: ep.key for ep in inventory.endpoints()}
     rows, columns = {}, []
     for host in hosts:
-        registered = hostvars[host].get(result_var) or {}
+        registered = inventory.var(host, result_var) or {}
         for result in registered.get("results", []):
             probe = result
             column = "%s:%s/%s" % (names.get(probe["to"], probe["to"]), probe["port"], probe.get("protocol", "TCP"))
@@ -62,9 +65,10 @@ def reachability_matrix(hostvars, hosts, result_var="palisade_probe"):
 
 def fleet_probe_matrix(hostvars, hosts):
     """probe_matrix from every host's endpoints: the all-pairs list for a trace."""
+    inventory = Inventory(hostvars, hosts)
     probes = []
     for host in hosts:
-        probes.extend(probe_matrix(hostvars, hosts, host))
+        probes.extend(_probes_from_host(inventory, host))
     return probes
 
 
@@ -78,9 +82,10 @@ def _describe_probe(probe):
 
 def observed_table(hostvars, hosts, result_var="palisade_probe"):
     """One line per probe actually sent (probe module results of every host)."""
+    inventory = Inventory(hostvars, hosts)
     lines = []
     for host in hosts:
-        for result in (hostvars[host].get(result_var) or {}).get("results", []):
+        for result in (inventory.var(host, result_var) or {}).get("results", []):
             status = result.get("http_status")
             detail = "HTTP %s" % status if status else (result.get("error") or "connected")
             lines.append((_describe_probe(result), "%-5s (%s)" % (result["verdict"], detail)))

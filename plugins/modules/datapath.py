@@ -56,8 +56,9 @@ options:
   ipcache_packed:
     description:
       - The same table packed as one base64 string of 9-byte records (address, prefix length, identity; network
-        byte order), as the datapath role passes it; entries are added to O(ipcache). A large list costs Ansible
-        seconds per host to template and transfer, one string next to nothing.
+        byte order), as the datapath role passes it; a prefix packed twice takes its last identity; entries are
+        added to O(ipcache). A large list costs Ansible seconds per host to template and transfer, one string next
+        to nothing.
     type: str
   endpoints:
     description: This host's endpoints.

@@ -61,21 +61,27 @@ EXAMPLES = r"""
 RETURN = r"""
 hosts:
   description:
-    - Per inventory host, its share of the desired state, C({node, endpoints, routes, policies, ipcache_overrides}).
-    - Each endpoint carries its C(identity) and C(policy), a key of C(policies).
+    - Per inventory host, its share of the desired state, C({node, endpoints, routes, enforcement, policies,
+      ipcache_overrides, l7proxy}).
+    - Each endpoint of C(enforcement) carries its C(identity) and C(policy), a key of C(policies).
     - C(policies) holds the distinct policies of the host's endpoints, each C({ingress, egress}); a direction is
       C({enforced, enforced_by, entries}), and each entry C({peers, l4}) gives the peer identities (0 is any peer)
       that get the same L4 entries C([protocol, port_lo, port_hi, deny, http, names]) (protocol 0 any, 1 ICMP with
       the type as port, 6 TCP, 17 UDP, 132 SCTP; C(http) the HTTP rules of a redirect, or null; C(names) the
       policies that contributed). Semantics are in docs/policy-engine.md.
-    - The host's view of the IP to identity table is the fleet-wide C(ipcache) with C(ipcache_overrides) applied
-      (its own node address is C(host), 1).
+    - The host's view of the IP to identity table is C(ipcache_packed) followed by C(ipcache_overrides) (its own
+      node address is C(host), 1), a later entry winning.
+    - C(l7proxy) is what the host's L7 proxy needs, C({endpoints, rules, rulesets}) (docs/l7.md), or C({error})
+      when its HTTP rules cannot be applied by the proxy; the error stops only a host that runs the proxy.
+    - The C(palisade.ebpf.host_want) filter turns a share into each module's arguments.
   returned: success
   type: dict
-ipcache:
-  description: The fleet-wide IP to identity table, prefix to identity, every node address as remote-node (6).
+ipcache_packed:
+  description:
+    - The fleet-wide IP to identity table, every node address as remote-node (6), packed once per run as
+      M(palisade.ebpf.datapath) takes it (base64 of 9-byte records).
   returned: success
-  type: dict
+  type: str
 identities:
   description: Labels of every endpoint and CIDR identity, by number, for humans (diffs, traces).
   returned: success

@@ -178,7 +178,7 @@ def _endpoint(host, index, raw, node, pod_range):
     if not isinstance(name, str) or not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         _fail(where, "name", "is required and must be a DNS-1123 name (lowercase alphanumerics, '-', '.'), got %r" % (name,))
     namespace = raw.get("namespace", "default") or "default"
-    where = _where(host, "%s/%s" % (namespace, name), index)
+    where = _where(host, naming.endpoint_key(raw), index)
     _check_keys(where, "endpoint", raw, ENDPOINT_KEYS)
     if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
         _fail(where, "namespace", "%r is not a valid namespace name (DNS-1123 label)" % (namespace,))
@@ -269,19 +269,20 @@ def host_digest(host, raw_node, raw_eps):
     return hashlib.sha1(data).digest()
 
 
-def load_fleet(hostvars, namespaces=None, cache=None):
+def load_fleet(raw_hosts, namespaces=None, cache=None):
     """Validate the inventory and return the fleet model.
 
-    ``hostvars`` maps inventory hostname -> that host's variables (only
-    ``palisade_node`` and ``palisade_endpoints`` are read). Hosts without
+    ``raw_hosts`` maps inventory hostname -> that host's variables (only
+    ``palisade_node`` and ``palisade_endpoints`` are read; _inventory.py
+    reads them from Ansible). Hosts without
     ``palisade_node`` are not palisade nodes and must declare no endpoints.
     ``cache``: a ModelCache, or None. The records it returns are shared with
     the cache: do not modify them.
     """
     previous = cache.hosts if cache is not None else {}
     nodes, digests, fresh = {}, {}, []
-    for host in sorted(hostvars):
-        hv = hostvars[host]
+    for host in sorted(raw_hosts):
+        hv = raw_hosts[host]
         raw_node = hv.get("palisade_node")
         raw_eps = hv.get("palisade_endpoints")
         if raw_node is None:

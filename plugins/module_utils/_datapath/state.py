@@ -84,15 +84,22 @@ def pack_ipcache(rows):
 
 
 def unpack_ipcache(text, path="ipcache_packed"):
-    """The inverse of pack_ipcache; StateError naming ``path`` when malformed."""
+    """The inverse of pack_ipcache; StateError naming ``path`` when malformed.
+
+    A prefix packed more than once takes its last identity (in the place of
+    its first): the controller sends the fleet-wide table once and a host's
+    own rows after it, and packed strings concatenate (a record is 12 base64
+    characters, never padded)."""
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise StateError("%s: not valid base64 (%s)" % (path, exc))
     if len(data) % IPCACHE_RECORD.size:
         raise StateError("%s: %d bytes is not a whole number of %d-byte records" % (path, len(data), IPCACHE_RECORD.size))
-    return [["%s/%d" % (socket.inet_ntoa(struct.pack("!I", address)), length), identity]
-            for address, length, identity in IPCACHE_RECORD.iter_unpack(data)]
+    table = {}
+    for address, length, identity in IPCACHE_RECORD.iter_unpack(data):
+        table["%s/%d" % (socket.inet_ntoa(struct.pack("!I", address)), length)] = identity
+    return [[prefix, identity] for prefix, identity in table.items()]
 
 
 def _fail(path, message):

@@ -248,9 +248,6 @@ class DirectionPolicy:
             for entry in peers[peer]:
                 yield (peer,) + entry
 
-    def entry_count(self):
-        return sum(len(block) * len(members) for block, members in self.groups.items())
-
 
 class SubjectPolicy:
     """Both directions of one subject's policy."""

@@ -14,8 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import identity as ident
-from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import labels as labels_mod
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import persist
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import selectorcache as sc
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import state as state_mod
@@ -69,7 +69,7 @@ class FleetPolicy:
             for host, node in self.fleet["nodes"].items():
                 state = self.state.hosts[host]
                 for i, ep in enumerate(node["endpoints"]):
-                    record = {"key": "%s/%s" % (ep["namespace"], ep["name"]), "host": host, "index": i,
+                    record = {"key": naming.endpoint_key(ep), "host": host, "index": i,
                               "name": ep["name"], "namespace": ep["namespace"], "ipv4": ep["ipv4"],
                               "labels": ep["labels"], "ports": ep["ports"], "identity": state.numbers[i]}
                     by_key[record["key"]] = record
@@ -119,14 +119,8 @@ class FleetPolicy:
 
     def ipcache_overrides(self, host):
         """How ``host``'s view differs from ``ipcache_shared``: its own node
-        address is ``host`` there."""
+        address is ``host`` there (the hosts apply it: _want.host_ipcache)."""
         return {ident.format_address(self.state.hosts[host].address) + "/32": ident.HOST}
-
-    def ipcache(self, host):
-        """The whole IP -> identity table from ``host``'s view (a new dict)."""
-        table = dict(self.ipcache_shared())
-        table.update(self.ipcache_overrides(host))
-        return table
 
     # --- host shares ----------------------------------------------------------
 
@@ -188,12 +182,6 @@ class FleetPolicy:
             policies[ref] = output
         return {"endpoints": endpoints, "policies": policies, "ipcache": self.ipcache_shared(),
                 "ipcache_overrides": self.ipcache_overrides(host)}
-
-    def identity_labels(self, number):
-        """An identity's labels as ``source:key=value`` strings."""
-        if number not in self.table:
-            return []
-        return sorted(labels_mod.label_text(label)[:-1] for label in self.table.labels(number))
 
     @property
     def warnings(self):

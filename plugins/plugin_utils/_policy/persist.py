@@ -35,11 +35,10 @@ __metaclass__ = type
 import hashlib
 import os
 import pickle
+import re
 import tempfile
 from array import array
 
-from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults as defaults
-from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _model as model
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import distill
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import identity as ident
@@ -452,21 +451,91 @@ class PersistentCache:
 
 
 _CODE_DIGEST = []
+_COLLECTION = "ansible_collections.palisade.ebpf."
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def _module_file(root, name):
+    """The file of collection module ``name`` (dotted), or None."""
+    path = os.path.join(root, *name[len(_COLLECTION):].split("."))
+    for candidate in (path + ".py", os.path.join(path, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _imported_modules(text):
+    """Dotted names of the collection modules a source file imports: the
+    modules named in ``from ... import`` (or their package; parenthesised
+    over lines too) and ``import``. Names that turn out to be attributes are
+    the caller's to drop."""
+    found = []
+    start = 0
+    while True:
+        at = text.find(_COLLECTION, start)
+        if at < 0:
+            return found
+        head = text[text.rfind("\n", 0, at) + 1:at].strip()
+        end = text.find("\n", at)
+        start = end = len(text) if end < 0 else end
+        if head == "import":
+            found.append(text[at:end].split()[0])
+        elif head == "from":
+            package, dummy, names = text[at:end].partition(" import ")
+            found.append(package.strip())
+            if names.lstrip().startswith("("):
+                opened = text.find("(", at)
+                start = text.find(")", opened)
+                names = text[opened + 1:start]
+            for name in _COMMENT.sub("", names).split(","):
+                if name.split():
+                    found.append(package.strip() + "." + name.split()[0])
+
+
+def _collection_root():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _code_files():
+    """Every file the cached objects' code comes from: the policy package
+    and the model, and whatever collection code they import, transitively."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    root = _collection_root()
+    resolved = {}
+
+    def module_file(name):
+        if name not in resolved:
+            parent = resolved.get(name.rpartition(".")[0])
+            # A name imported from a module (not a package) is an attribute.
+            is_attribute = parent is not None and not parent.endswith("__init__.py")
+            resolved[name] = None if is_attribute else _module_file(root, name)
+        return resolved[name]
+
+    pending = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
+    pending.append(os.path.abspath(model.__file__))
+    files = {}
+    while pending:
+        path = pending.pop()
+        if path in files:
+            continue
+        with open(path, "rb") as f:
+            files[path] = f.read()
+        for name in _imported_modules(files[path].decode("utf-8")):
+            found = module_file(name)
+            if found is not None and found not in files:
+                pending.append(found)
+    return files
 
 
 def _code_digest():
-    """A digest of the code the cached objects come from: the policy
-    package, the model, and the naming and defaults it uses. A cache
-    written by any other version of that code is not used (its pickled
-    objects may not even import)."""
+    """A digest of the code the cached objects come from (``_code_files``).
+    A cache written by any other version of that code is not used (its
+    pickled objects may not even import)."""
     if not _CODE_DIGEST:
-        package = os.path.dirname(os.path.abspath(__file__))
-        files = sorted(os.path.join(package, name) for name in os.listdir(package) if name.endswith(".py"))
-        files += [os.path.abspath(m.__file__) for m in (model, naming, defaults)]
         digest = hashlib.sha1()
-        for path in files:
-            with open(path, "rb") as f:
-                digest.update(os.path.basename(path).encode("utf-8") + b"\0" + f.read())
+        root = _collection_root()
+        for path, data in sorted(_code_files().items()):
+            digest.update(os.path.relpath(path, root).encode("utf-8") + b"\0" + data)
         _CODE_DIGEST.append(digest.hexdigest())
     return _CODE_DIGEST[0]
 

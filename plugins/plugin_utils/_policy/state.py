@@ -303,6 +303,8 @@ def update(state, fleet, rules, fingerprints=None):
 
 
 def _update(state, fleet, rules, fingerprints):
+    """``update`` once the previous state is known to be usable; its phases
+    run in this order, each on what the ones before it left."""
     run = {"mode": "incremental", "changed_hosts": [], "subjects_recomputed": 0, "policies_patched": 0,
            "new_identities": [], "removed_identities": []}
     rules_fp = rules_fingerprint(rules)
@@ -310,49 +312,108 @@ def _update(state, fleet, rules, fingerprints):
     old_repository = state.repository
     repository = repo.Repository(rules, old_repository.compiled) if rules_changed else old_repository
 
-    # Hosts: a fingerprint of each host's endpoint list finds the changed ones.
     memo = _LabelMemo(fleet)
-    old_hosts, hosts, changed, moved = state.hosts, {}, [], []
+    hosts = _host_changes(state, fleet, memo, fingerprints)
+    run["changed_hosts"] = sorted(hosts.changed + hosts.removed)
+    _ipcache_forget(state, hosts)
+    if not run["changed_hosts"] and not rules_changed:
+        state.hosts = hosts.now
+        run["mode"] = "unchanged" if not hosts.moved else "incremental"
+        state.last_run = run
+        return state
+
+    applied = _update_identities(state, hosts, memo, repository if rules_changed else None)
+    if applied is None:
+        return compute_full(fleet, rules, old_repository.compiled, fingerprints)
+    new_identities, gone_identities = applied
+    groups_delta = _count_hosts_in(state, hosts, rules_changed)
+    readdressed = _update_addresses(state, hosts)
+    named_changed = _update_named_ports(state, groups_delta)
+
+    # Selections: check only the identities that came, went or moved.
+    changes = state.cache.update(new_identities, gone_identities, readdressed)
+    state.distiller.repository = repository
+    if rules_changed:
+        _swap_rules(state, old_repository, repository)
+    state.repository = repository
+
+    run["subjects_recomputed"] = _recompute_subjects(state, rules_changed, new_identities, changes, groups_delta)
+    run["policies_patched"] = _patch_policies(state, changes, named_changed, rules_changed)
+    run["new_identities"] = sorted(i.number for i in new_identities)
+    run["removed_identities"] = sorted(i.number for i in gone_identities)
+    run["changed_selections"] = len(changes)
+    state.rules_fingerprint = rules_fp
+    state.last_run = run
+    return state
+
+
+class _HostChanges:
+    """The hosts of this run against the previous run's: ``now`` (host ->
+    HostState, unchanged ones kept), ``changed`` (new or with other
+    endpoints; their HostStates still hold label strings), ``removed``, and
+    ``moved`` ([(kept HostState, new node address)])."""
+
+    __slots__ = ("before", "now", "changed", "removed", "moved")
+
+    def __init__(self, before):
+        self.before = before
+        self.now, self.changed, self.removed, self.moved = {}, [], [], []
+
+    def replaced(self):
+        """The previous HostStates of changed and removed hosts."""
+        before = self.before
+        return [before[host] for host in self.changed + self.removed if host in before]
+
+    def fresh(self):
+        """The new HostStates of changed hosts."""
+        return [self.now[host] for host in self.changed]
+
+
+def _host_changes(state, fleet, memo, fingerprints):
+    """A fingerprint of each host's endpoint list finds the changed ones."""
+    hosts = _HostChanges(state.hosts)
     for host, node in fleet["nodes"].items():
-        old = old_hosts.get(host)
+        old = hosts.before.get(host)
         host_fp = fingerprints.get(host) or fingerprint(node["endpoints"])
         if old is not None and old.fingerprint == host_fp:
             address = _address(node["ipv4"])
             if address != old.address:
-                moved.append((old, address))
-            hosts[host] = old
+                hosts.moved.append((old, address))
+            hosts.now[host] = old
         else:
-            hosts[host] = state.host_state(node, memo, host_fp)
-            changed.append(host)
-    removed_hosts = [h for h in old_hosts if h not in hosts]
-    run["changed_hosts"] = sorted(changed + removed_hosts)
-    # The IP table: every address that goes away is removed before any is
-    # added, since one can move from one host to another in a run.
-    for host in changed + removed_hosts:
-        if host in old_hosts:
-            _ipcache_remove_host(state, old_hosts[host])
-    for old, address in moved:
+            hosts.now[host] = state.host_state(node, memo, host_fp)
+            hosts.changed.append(host)
+    hosts.removed = [h for h in hosts.before if h not in hosts.now]
+    return hosts
+
+
+def _ipcache_forget(state, hosts):
+    """The IP table without what goes away, and with moved node addresses:
+    every address that goes is removed before any is added, since one can
+    move from one host to another in a run."""
+    for old in hosts.replaced():
+        _ipcache_remove_host(state, old)
+    for old, address in hosts.moved:
         _ipcache_remove_address(state, old.address)
-    for old, address in moved:
+    for old, address in hosts.moved:
         old.address = address
         state.ipcache[_host_key(address)] = ident.REMOTE_NODE
-    if not run["changed_hosts"] and not rules_changed:
-        state.hosts = hosts
-        run["mode"] = "unchanged" if not moved else "incremental"
-        state.last_run = run
-        return state
 
-    # Identities: label sets and CIDR prefixes that appear or disappear. An
-    # endpoint identity goes when its last endpoint does.
+
+def _update_identities(state, hosts, memo, new_repository):
+    """Label sets and CIDR prefixes (those of ``new_repository`` when the
+    rules changed, else None) that appear or disappear, applied to the
+    identity table: (new identities, gone identities), or None when only a
+    full computation can apply them. An endpoint identity goes when its last
+    endpoint does."""
     table = state.table
     endpoints_change = {}
-    for host in changed + removed_hosts:
-        if host in old_hosts:
-            for number in old_hosts[host].numbers:
-                endpoints_change[number] = endpoints_change.get(number, 0) - 1
+    for old in hosts.replaced():
+        for number in old.numbers:
+            endpoints_change[number] = endpoints_change.get(number, 0) - 1
     added = {}
-    for host in changed:
-        for text in hosts[host].numbers:
+    for host_state in hosts.fresh():
+        for text in host_state.numbers:
             number = table.by_text.get(text)
             if number is None:
                 added[text] = (ident.KIND_ENDPOINT, memo.label_sets[text], None)
@@ -360,29 +421,30 @@ def _update(state, fleet, rules, fingerprints):
                 endpoints_change[number] = endpoints_change.get(number, 0) + 1
     removed_texts = [table.text(n) for n, change in endpoints_change.items()
                      if change < 0 and state.identity_counts.get(n, 0) + change <= 0]
-    if rules_changed:
+    if new_repository is not None:
         old_prefixes = set(p for p in table.by_prefix if p[1] > 0)
-        new_prefixes = _prefixes(repository)
+        new_prefixes = _prefixes(new_repository)
         for prefix in new_prefixes - old_prefixes:
             label_set = ident.cidr_labels(prefix)
             added[labels_mod.label_string(label_set)] = (ident.KIND_CIDR, label_set, prefix)
         removed_texts.extend(table.text(table.by_prefix[p]) for p in old_prefixes - new_prefixes)
-    applied = table.update(added, removed_texts)
-    if applied is None:
-        return compute_full(fleet, rules, old_repository.compiled, fingerprints)
-    new_identities, gone_identities = applied
+    return table.update(added, removed_texts)
 
-    # The changed hosts' label strings become numbers; count them in.
+
+def _count_hosts_in(state, hosts, rules_changed):
+    """The changed hosts' label strings become numbers; they are counted in
+    (and the replaced ones out) and their addresses enter the IP table.
+    Returns the change of each subject group's count ({(identity, port map
+    id): change})."""
     identities_delta, groups_delta = {}, {}
-    for host in changed + removed_hosts:
-        if host in old_hosts:
-            _count_host(groups_delta, identities_delta, old_hosts[host], -1)
-    for host in changed:
-        host_state = hosts[host]
-        host_state.numbers = list(map(table.by_text.__getitem__, host_state.numbers))
+    for old in hosts.replaced():
+        _count_host(groups_delta, identities_delta, old, -1)
+    by_text = state.table.by_text
+    for host_state in hosts.fresh():
+        host_state.numbers = list(map(by_text.__getitem__, host_state.numbers))
         _count_host(groups_delta, identities_delta, host_state, +1)
         _ipcache_add_host(state.ipcache, host_state)
-    state.hosts = hosts
+    state.hosts = hosts.now
     if rules_changed:
         state.ipcache = build_ipcache(state)  # policy CIDRs came or went
     for key, change in identities_delta.items():
@@ -391,15 +453,18 @@ def _update(state, fleet, rules, fingerprints):
     for key, change in groups_delta.items():
         state.groups[key] = state.groups.get(key, 0) + change
     _drop_empty(state.groups)
+    return groups_delta
 
-    # Addresses (ipBlocks) and named ports (egress named ports).
+
+def _update_addresses(state, hosts):
+    """Endpoint addresses by identity, for ipBlocks: the identities whose
+    addresses changed."""
     addresses = {}
-    for host in changed + removed_hosts:
-        if host in old_hosts:
-            for number, dummy, address in old_hosts[host].items():
-                addresses[(address, number)] = addresses.get((address, number), 0) - 1
-    for host in changed:
-        for number, dummy, address in hosts[host].items():
+    for old in hosts.replaced():
+        for number, dummy, address in old.items():
+            addresses[(address, number)] = addresses.get((address, number), 0) - 1
+    for host_state in hosts.fresh():
+        for number, dummy, address in host_state.items():
             addresses[(address, number)] = addresses.get((address, number), 0) + 1
     readdressed = set()
     for (address, number), change in sorted(addresses.items()):
@@ -409,6 +474,12 @@ def _update(state, fleet, rules, fingerprints):
                 state.cache.addresses.add(address, number)
             else:
                 state.cache.addresses.remove(address, number)
+    return readdressed
+
+
+def _update_named_ports(state, groups_delta):
+    """Named ports by identity, for egress named ports: the identities whose
+    set of port names changed."""
     named_changed = set()
     for (number, port_map), change in groups_delta.items():
         port_map = state.port_maps[port_map]
@@ -421,16 +492,14 @@ def _update(state, fleet, rules, fingerprints):
             state.named_ports.remove(number, port_map, -change)
         if state.named_ports.union(number) != before:
             named_changed.add(number)
+    return named_changed
 
-    # Selections: check only the identities that came, went or moved.
-    changes = state.cache.update(new_identities, gone_identities, readdressed)
-    distiller = state.distiller
-    distiller.repository = repository
-    if rules_changed:
-        _swap_rules(state, old_repository, repository)
-    state.repository = repository
 
-    # Subjects whose rules may have changed, and subject groups that are new.
+def _recompute_subjects(state, rules_changed, new_identities, changes, groups_delta):
+    """Subject policies recomputed where the rules may have changed, and for
+    subject groups that are new; those of groups that are gone forgotten.
+    Returns how many were recomputed."""
+    repository, distiller = state.repository, state.distiller
     if rules_changed:
         affected = set(state.identity_counts)
         rules_of = repository.rules_by_identity()
@@ -445,16 +514,24 @@ def _update(state, fleet, rules, fingerprints):
         rules_of = {}
     for key in [k for k in distiller.subjects if k not in state.groups]:
         del distiller.subjects[key]
+    recomputed = 0
     for number, port_map in state.groups:
         if number in affected:
             positions = rules_of.get(number)
             if positions is None:
                 positions = rules_of[number] = repository.positions_for(number)
             distiller.subject_policy(number, port_map, positions)
-            run["subjects_recomputed"] += 1
+            recomputed += 1
+    return recomputed
 
-    # Policies fed by changed selections: patch the peers that changed.
+
+def _patch_policies(state, changes, named_changed, rules_changed):
+    """Policies fed by changed selections get the peers that changed
+    patched; policies no subject uses any more, and (after a rule change)
+    selections nothing needs, are forgotten. Returns how many were patched."""
+    distiller = state.distiller
     live = distiller.live_policies()
+    patched = 0
     for policy in live:
         peers = set()
         for key in policy.keys():
@@ -466,17 +543,11 @@ def _update(state, fleet, rules, fingerprints):
             peers.update(named_changed)
         if peers:
             policy.patch(peers)
-            run["policies_patched"] += 1
-    # Forget policies no subject uses any more, and selections nothing needs.
+            patched += 1
     distiller.policies = {p.signature: p for p in live}
     if rules_changed:
         state.cache.prune({k for p in live for k in p.keys()})
-    run["new_identities"] = sorted(i.number for i in new_identities)
-    run["removed_identities"] = sorted(i.number for i in gone_identities)
-    run["changed_selections"] = len(changes)
-    state.rules_fingerprint = rules_fp
-    state.last_run = run
-    return state
+    return patched
 
 
 def _swap_rules(state, old, new):

@@ -1,38 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the local HAProxy needs to enforce a host's HTTP rules.
+"""HAProxy rendering of the L7 proxy's rules (controller side).
 
-``proxy_want(share)`` turns one host's policy share into three maps and a
-list of rulesets (see docs in the function). The verdict for every
-(policy, direction, port, peer) comes from trace.evaluate, the same function
-policy_trace uses, so the proxy, the datapath and the trace agree on when
-L7 applies and with which ORed rules.
-
-HAProxy reads the maps at runtime (they change with identities, no reload)
-while the rulesets become frontend lines (they change only when the HTTP
-rules themselves change). Ruleset ids are digests of their content so an
-identity joining a selector leaves the configuration untouched.
+``build_ruleset`` turns one list of canonical HTTP rules (``_want``, which
+decides which rules apply to which peer) into named ACLs and per-rule
+conditions and header mutations for the frontend; ``hap_quote`` and
+``map_text`` write words and map files HAProxy reads back unchanged.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
-import json
 import re
-from collections import namedtuple
-
-from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
-
-DIRECTIONS = (("ingress", "i"), ("egress", "e"))
-TCP = 6
-ANY_PROTOCOL = 0
-ANY_PEER = 0
-NO_L7 = "-"  # rules.map value: this peer is not redirected on this side
-# L7 entries are single ports; a wider range would blow up the map, so refuse.
-MAX_L7_PORTS_PER_ENTRY = 1024
 
 # Cilium's path regex is matched against the request target's path as
 # Envoy's :path sees it, query string included; trace matches the probe's
@@ -41,9 +22,6 @@ PATH_FETCH = "pathq"
 
 # Header mismatch actions that change the request (LOG only records it).
 MUTATING_MISMATCH = ("ADD", "DELETE", "REPLACE")
-
-# Shaped like policy.repository.DirectionPolicy where trace.evaluate looks.
-ShareDirection = namedtuple("ShareDirection", "peers enforced enforced_by")
 
 # HAProxy drops an empty word ('') from a header action; a log-format of a
 # variable that is never set renders as the empty value Envoy would add.
@@ -78,50 +56,6 @@ def _header_name(name):
     if not isinstance(name, str) or not _HEADER_NAME.match(name):
         raise ValueError("HTTP header name %r cannot be matched by the L7 proxy" % (name,))
     return name
-
-
-def _digest(value, length=8):
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:length]
-
-
-def policy_key(ref):
-    """A short map-safe token for a policy reference."""
-    return "p" + _digest(str(ref))
-
-
-# --- rules ------------------------------------------------------------------------
-
-def _field(rule, name):
-    if isinstance(rule, dict):
-        return rule.get(name)
-    return getattr(rule, name, None)
-
-
-def canonical_rule(rule):
-    """One HTTP rule (share dict, list-ified dict or ir.HTTPRule) as a plain
-    dict with empty parts as None/[]: equal rules compare and hash equal."""
-    header_matches = []
-    for match in _field(rule, "header_matches") or ():
-        name, value, mismatch = (_field(match, "name"), _field(match, "value"), _field(match, "mismatch"))
-        header_matches.append({"name": name, "value": value if value not in ("", None) else None,
-                               "mismatch": (mismatch or "").upper()})
-    return {"method": _field(rule, "method") or None, "path": _field(rule, "path") or None,
-            "host": _field(rule, "host") or None,
-            "headers": sorted(str(h) for h in _field(rule, "headers") or ()),
-            "header_matches": header_matches}
-
-
-def canonical_rules(rules):
-    """The ORed rules of a redirect, deduplicated and in a fixed order."""
-    by_text = {}
-    for rule in rules:
-        canonical = canonical_rule(rule)
-        by_text[json.dumps(canonical, sort_keys=True)] = canonical
-    return [by_text[text] for text in sorted(by_text)]
-
-
-def ruleset_id(canonical):
-    return "r" + _digest(json.dumps(canonical, sort_keys=True, separators=(",", ":")))
 
 
 def _regex_criterion(fetch, pattern):
@@ -203,104 +137,16 @@ class _RulesetBuilder:
                 "mutation_conditions": mutation_conditions}
 
 
-def build_ruleset(canonical):
-    """A ruleset for HAProxy from canonical rules: ``id``, ``acls`` ([{name,
-    criterion}]), ``rules`` ([{condition, mutations, mutation_conditions}]);
-    an empty condition matches every request."""
-    rid = ruleset_id(canonical)
+def build_ruleset(rid, canonical):
+    """Ruleset ``rid`` for HAProxy from canonical rules (``_want.canonical_rules``):
+    ``id``, ``acls`` ([{name, criterion}]), ``rules`` ([{condition,
+    mutations, mutation_conditions}]); an empty condition matches every
+    request."""
     builder = _RulesetBuilder(rid)
     rules = [builder.rule(rule) for rule in canonical]
     if not rules:
         rules = [{"condition": "", "mutations": [], "mutation_conditions": []}]  # http: [] = allow all
     return {"id": rid, "acls": builder.acls, "rules": rules}
-
-
-# --- verdicts ------------------------------------------------------------------------
-
-def _direction(output):
-    peers = {}
-    for entry in output.get("entries") or ():
-        l4 = [tuple(e) for e in entry["l4"]]
-        for peer in entry["peers"]:
-            peers.setdefault(peer, []).extend(l4)
-    return ShareDirection(peers, bool(output.get("enforced")), tuple(output.get("enforced_by") or ()))
-
-
-def _l7_ports(direction):
-    ports = set()
-    for entries in direction.peers.values():
-        for protocol, lo, hi, deny, http, dummy in entries:
-            if http is None or deny or protocol not in (TCP, ANY_PROTOCOL):
-                continue
-            if hi - lo >= MAX_L7_PORTS_PER_ENTRY:
-                raise ValueError("HTTP rules on ports %d-%d: the L7 proxy takes at most %d ports per rule"
-                                 % (lo, hi, MAX_L7_PORTS_PER_ENTRY))
-            ports.update(range(lo, hi + 1))
-    return sorted(ports)
-
-
-def _redirect_rules(direction, peer, port):
-    verdict = trace.evaluate(direction, peer, TCP, port)
-    if verdict.decision != trace.REDIRECT:
-        return None
-    return canonical_rules(verdict.http)
-
-
-def policy_rules(ref, output, rulesets):
-    """rules.map entries of one policy (host-share form); new rulesets are
-    added to ``rulesets`` ({id: canonical rules})."""
-    key = policy_key(ref)
-    found = {}
-
-    def remember(canonical):
-        rid = ruleset_id(canonical)
-        known = rulesets.setdefault(rid, canonical)
-        if known != canonical:
-            raise ValueError("ruleset id %s names two different rule lists" % rid)
-        return rid
-
-    for name, letter in DIRECTIONS:
-        direction = _direction(output.get(name) or {})
-        for port in _l7_ports(direction):
-            prefix = "%s/%s/%d/" % (key, letter, port)
-            fallback_rules = _redirect_rules(direction, ANY_PEER, port)
-            fallback = remember(fallback_rules) if fallback_rules is not None else None
-            if fallback is not None:
-                found[prefix + "0"] = fallback
-            for peer in sorted(p for p in direction.peers if p != ANY_PEER):
-                peer_rules = _redirect_rules(direction, peer, port)
-                value = remember(peer_rules) if peer_rules is not None else NO_L7
-                if value == NO_L7 and fallback is None or value == fallback:
-                    continue  # what the any-peer lookup already gives
-                found[prefix + str(peer)] = value
-    return found
-
-
-def proxy_want(share):
-    """What HAProxy needs on the host of ``share`` (fleet.host_share form):
-
-    ``endpoints``: {local endpoint IPv4: policy key} for endpoints whose
-    policy redirects something; ``rules``: {"<policy key>/<i|e>/<port>/<peer
-    identity>": ruleset id | "-"}, where peer 0 is the value for peers
-    without their own key and "-" says this peer is not redirected on that
-    side; ``rulesets``: [build_ruleset(...)] sorted by id."""
-    policies = share.get("policies") or {}
-    rulesets, rules, endpoints, keys = {}, {}, {}, {}
-    by_ref = {}
-    for endpoint in share.get("enforcement") or ():
-        ref = endpoint.get("policy")
-        if ref is None:
-            continue
-        if ref not in by_ref:
-            key = policy_key(ref)
-            if keys.setdefault(key, ref) != ref:
-                raise ValueError("policy references %s and %s share the key %s" % (keys[key], ref, key))
-            by_ref[ref] = policy_rules(ref, policies[ref], rulesets)
-            rules.update(by_ref[ref])
-        if by_ref[ref]:
-            endpoints[endpoint["ipv4"]] = policy_key(ref)
-    return {"endpoints": endpoints, "rules": rules,
-            "rulesets": [build_ruleset(rulesets[rid]) for rid in sorted(rulesets)]}
 
 
 def map_text(entries):

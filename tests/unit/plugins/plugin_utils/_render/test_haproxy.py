@@ -1,11 +1,10 @@
-"""The L7 proxy's configuration data (module_utils/l7proxy/config.py) and
-the HAProxy template (roles/l7proxy/templates/haproxy.cfg.j2): shares come
-from real policies through the engine; rendered files go through the real
-HAProxy, first ``-c`` and then a live run whose answers must agree with
-policy_trace."""
+"""HAProxy rendering (plugin_utils/_render/haproxy.py) and the HAProxy
+template (roles/l7proxy/templates/haproxy.cfg.j2): what the proxy wants
+comes from real policies through the engine (plugin_utils/_want.py);
+rendered files go through the real HAProxy, first ``-c`` and then a live run
+whose answers must agree with policy_trace."""
 
 import http.client
-import json
 import os
 import re
 import socket
@@ -17,234 +16,28 @@ import jinja2
 import pytest
 import yaml
 
-from ansible_collections.palisade.ebpf.plugins.filter.l7proxy import FilterModule, l7proxy_state
-from ansible_collections.palisade.ebpf.plugins.plugin_utils import _shares as fleet_mod
+from ansible_collections.palisade.ebpf.plugins.filter.l7proxy import FilterModule
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import haproxy as config
-from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._want import proxy_want
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _defaults
 from tests.support import policy_harness as h
+from tests.support.l7_policies import (
+    DEATHSTAR,
+    TIEFIGHTER,
+    XWING,
+    cnp,
+    deathstar_ingress,
+    identity,
+    l4_port,
+    l7_port,
+    share_of,
+)
 from tests.support.paths import REPO
 
 ROOT = Path(REPO)
 HAPROXY = "/usr/sbin/haproxy"
 needs_haproxy = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason="HAProxy is not installed")
-
-DEATHSTAR = h.ep("default/deathstar", "10.1.1.10", {"org": "empire", "class": "deathstar"})
-TIEFIGHTER = h.ep("default/tiefighter", "10.1.1.20", {"org": "empire", "class": "tiefighter"})
-XWING = h.ep("default/xwing", "10.1.1.30", {"org": "alliance", "class": "xwing"})
-REMOTE_XWING = h.ep("default/xwing", "10.1.2.10", {"org": "alliance", "class": "xwing"}, host="node2")
-
-
-def cnp(name, spec):
-    return {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
-
-
-def l7_port(port, *http_rules):
-    return [{"ports": [{"port": str(port), "protocol": "TCP"}], "rules": {"http": list(http_rules)}}]
-
-
-def l4_port(port):
-    return [{"ports": [{"port": str(port), "protocol": "TCP"}]}]
-
-
-def deathstar_ingress(name, *rules):
-    return cnp(name, {"endpointSelector": {"matchLabels": {"class": "deathstar"}}, "ingress": list(rules)})
-
-
-def share_of(lab, host="node1"):
-    """The host's share as a playbook sees it (after Ansible's JSON round trip)."""
-    return json.loads(json.dumps(fleet_mod.host_share(lab.fleet, host, policy=lab.policy)))
-
-
-def identity(lab, key):
-    return lab.policy.endpoint(key)["identity"]
-
-
-def key_of(lab, endpoint_key):
-    ref = [e for e in share_of(lab)["enforcement"] if e["key"] == endpoint_key][0]["policy"]
-    return config.policy_key(ref)
-
-
-def ruleset(want, rid):
-    (found,) = [r for r in want["rulesets"] if r["id"] == rid]
-    return found
-
-
-def criteria(want, rid):
-    """{acl name: criterion} of a ruleset."""
-    return {acl["name"]: acl["criterion"] for acl in ruleset(want, rid)["acls"]}
-
-
-def rule_criteria(want, rid):
-    """Each rule's condition spelled out as its criteria (negations kept)."""
-    names = criteria(want, rid)
-    spelled = []
-    for rule in ruleset(want, rid)["rules"]:
-        words = rule["condition"].split()
-        spelled.append(sorted(("!" if w.startswith("!") else "") + names[w.lstrip("!")] for w in words))
-    return spelled
-
-
-def proxy_lookup(want, polkey, side, port, peer):
-    """The ruleset HAProxy's frontend picks: the peer's key, else the
-    any-peer key; "-" means none (as the template's lookups do)."""
-    rules = want["rules"]
-    value = rules.get("%s/%s/%d/%d" % (polkey, side, port, peer))
-    if value is None:
-        value = rules.get("%s/%s/%d/0" % (polkey, side, port))
-    return None if value in (None, config.NO_L7) else value
-
-
-# --- proxy_want ----------------------------------------------------------------------
-
-def test_starwars_example_redirects_empire_landing_requests_to_the_deathstar():
-    policies = list(yaml.safe_load_all((ROOT / "examples/starwars/policies/starwars.yaml").read_text()))
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING], [p for p in policies if p])
-    want = l7proxy_state({"hosts": {"node1": share_of(lab)}}, "node1")
-    deathstar = key_of(lab, "default/deathstar")
-    assert want["endpoints"] == {"10.1.1.10": deathstar}  # the tiefighter's policy redirects nothing
-    (rid,) = {r["id"] for r in want["rulesets"]}
-    # Empire (tiefighter and the deathstar itself) gets the landing rule; the
-    # xwing is dropped at L4, so the proxy has no entry for it.
-    assert want["rules"] == {"%s/i/80/%d" % (deathstar, identity(lab, "default/tiefighter")): rid,
-                             "%s/i/80/%d" % (deathstar, identity(lab, "default/deathstar")): rid}
-    assert rule_criteria(want, rid) == [["method -m reg '^(?:POST)$'", "pathq -m reg '^(?:/v1/request-landing)$'"]]
-    assert re.match(r"^r[0-9a-f]{8}$", rid) and re.match(r"^p[0-9a-f]{8}$", deathstar)
-
-
-def test_any_peer_rule_specific_peer_rules_l4_cancel_and_the_dash_fallback():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING], [deathstar_ingress(
-        "l7-public",
-        {"toPorts": l7_port(80, {"method": "GET", "path": "/public"})},             # any peer: GET /public
-        {"fromEndpoints": [{"matchLabels": {"org": "alliance"}}], "toPorts": l4_port(80)},  # xwing: L4 only
-        {"fromEndpoints": [{"matchLabels": {"class": "tiefighter"}}],
-         "toPorts": l7_port(80, {"method": "POST", "path": "/v1/request-landing"})})])
-    want = config.proxy_want(share_of(lab))
-    pol = key_of(lab, "default/deathstar")
-    tie, xwing = identity(lab, "default/tiefighter"), identity(lab, "default/xwing")
-    public = want["rules"]["%s/i/80/0" % pol]
-    both = want["rules"]["%s/i/80/%d" % (pol, tie)]
-    assert want["rules"]["%s/i/80/%d" % (pol, xwing)] == "-"  # the L4-only allow cancels L7 for it
-    assert len(want["rules"]) == 3  # the deathstar itself falls back to the any-peer entry
-    assert rule_criteria(want, public) == [["method -m reg '^(?:GET)$'", "pathq -m reg '^(?:/public)$'"]]
-    # Same port, same level: the tiefighter's rules are ORed with the any-peer rule.
-    assert sorted(rule_criteria(want, both)) == [
-        ["method -m reg '^(?:GET)$'", "pathq -m reg '^(?:/public)$'"],
-        ["method -m reg '^(?:POST)$'", "pathq -m reg '^(?:/v1/request-landing)$'"]]
-    assert [r["id"] for r in want["rulesets"]] == sorted([public, both])
-
-
-def test_deny_rule_removes_l7_for_the_denied_peer_only():
-    policies = [deathstar_ingress("l7-public", {"toPorts": l7_port(80, {"method": "GET", "path": "/public"})}),
-                cnp("no-alliance", {"endpointSelector": {"matchLabels": {"class": "deathstar"}},
-                                    "ingressDeny": [{"fromEndpoints": [{"matchLabels": {"org": "alliance"}}],
-                                                     "toPorts": l4_port(80)}]})]
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING], policies)
-    want = config.proxy_want(share_of(lab))
-    pol = key_of(lab, "default/deathstar")
-    assert want["rules"]["%s/i/80/%d" % (pol, identity(lab, "default/xwing"))] == "-"
-    assert proxy_lookup(want, pol, "i", 80, identity(lab, "default/tiefighter")) == want["rules"]["%s/i/80/0" % pol]
-
-
-def test_egress_l7_rule_is_keyed_by_the_destination_identity():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING], [cnp("tie-egress", {
-        "endpointSelector": {"matchLabels": {"class": "tiefighter"}},
-        "egress": [{"toEndpoints": [{"matchLabels": {"class": "deathstar"}}],
-                    "toPorts": l7_port(8080, {"method": "GET", "path": "/v1/.*", "host": "^deathstar\\.empire$"})}]})])
-    want = config.proxy_want(share_of(lab))
-    pol = key_of(lab, "default/tiefighter")
-    assert want["endpoints"] == {"10.1.1.20": pol}
-    assert len(want["rules"]) == 1
-    key = next(iter(want["rules"]))
-    assert key == "%s/e/8080/%d" % (pol, identity(lab, "default/deathstar"))
-    assert rule_criteria(want, want["rules"][key]) == [[
-        "method -m reg '^(?:GET)$'", "pathq -m reg '^(?:/v1/.*)$'", "req.hdr(host) -m reg '^(?:^deathstar\\.empire$)$'"]]
-
-
-def test_headers_and_header_matches_become_criteria_and_mutations():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER], [deathstar_ingress("headers", {"toPorts": l7_port(80, {
-        "method": "GET", "path": "/",
-        "headers": ["X-My-Header: true", "X-Present"],
-        "headerMatches": [{"name": "X-Required", "value": "yes"},
-                          {"name": "X-Logged", "value": "1", "mismatch": "LOG"},
-                          {"name": "X-Added", "value": "a", "mismatch": "ADD"},
-                          {"name": "X-Deleted", "value": "d", "mismatch": "DELETE"},
-                          {"name": "X-Replaced", "value": "50%", "mismatch": "REPLACE"}]})})])
-    want = config.proxy_want(share_of(lab))
-    (rs,) = want["rulesets"]
-    names = criteria(want, rs["id"])
-    (rule,) = rs["rules"]
-    required = sorted(names[w] for w in rule["condition"].split())
-    assert required == ["method -m reg '^(?:GET)$'", "pathq -m reg '^(?:/)$'",
-                        "req.fhdr(X-My-Header) -m str 'true'", "req.fhdr(X-Present) -m found",
-                        "req.fhdr(X-Required) -m str 'yes'"]
-    assert not any("X-Logged" in c for c in names.values())  # LOG neither denies nor changes anything
-    spelled = {m: sorted(("!" if w.startswith("!") else "") + names[w.lstrip("!")] for w in c.split())
-               for m, c in zip(rule["mutations"], rule["mutation_conditions"])}
-    base = ["method -m reg '^(?:GET)$'", "pathq -m reg '^(?:/)$'",
-            "req.fhdr(X-My-Header) -m str 'true'", "req.fhdr(X-Present) -m found"]
-    assert spelled == {
-        "add-header X-Added 'a'": sorted(base + ["!req.fhdr(X-Added) -m str 'a'"]),
-        "del-header X-Deleted": sorted(base + ["req.fhdr(X-Deleted) -m found", "!req.fhdr(X-Deleted) -m str 'd'"]),
-        "set-header X-Replaced '50%%'": sorted(base + ["!req.fhdr(X-Replaced) -m str '50%'"]),
-    }
-
-
-def test_empty_http_rules_proxy_and_allow_everything():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER], [deathstar_ingress("all", {"toPorts": l7_port(80, {})})])
-    want = config.proxy_want(share_of(lab))
-    (rs,) = want["rulesets"]
-    assert rs["rules"] == [{"condition": "", "mutations": [], "mutation_conditions": []}]
-    assert set(want["rules"].values()) == {rs["id"]}
-
-
-def test_lookup_with_fallback_gives_the_trace_verdict_for_every_peer():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER, XWING], [
-        deathstar_ingress("a", {"toPorts": l7_port(80, {"method": "GET", "path": "/public"})},
-                          {"fromEndpoints": [{"matchLabels": {"org": "alliance"}}], "toPorts": l4_port(80)},
-                          {"fromEndpoints": [{"matchLabels": {"org": "empire"}}],
-                           "toPorts": l7_port(80, {"method": "PUT"}) + l7_port(81, {"path": "/x"})}),
-        cnp("b", {"endpointSelector": {"matchLabels": {"org": "empire"}},
-                  "egress": [{"toEndpoints": [{"matchLabels": {"org": "alliance"}}], "toPorts": l7_port(80, {})},
-                             {"toPorts": l7_port(81, {"method": "HEAD"})}]})])
-    want = config.proxy_want(share_of(lab))
-    peers = [identity(lab, k) for k in ("default/deathstar", "default/tiefighter", "default/xwing")] + [2, 424242]
-    checked = 0
-    for key in ("default/deathstar", "default/tiefighter"):
-        subject = lab.policy.subject_policy(key)
-        for side, direction in (("i", subject.ingress), ("e", subject.egress)):
-            for port in (80, 81, 82):
-                for peer in peers:
-                    verdict = trace.evaluate(direction, peer, 6, port)
-                    got = proxy_lookup(want, key_of(lab, key), side, port, peer)
-                    if verdict.decision == trace.REDIRECT:
-                        assert got == config.ruleset_id(config.canonical_rules(verdict.http)), (key, side, port, peer)
-                        checked += 1
-                    else:
-                        assert got is None, (key, side, port, peer, verdict)
-    assert checked >= 10
-
-
-def test_identity_churn_changes_maps_not_rulesets():
-    policies = [deathstar_ingress("landing", {"fromEndpoints": [{"matchLabels": {"org": "empire"}}],
-                                              "toPorts": l7_port(80, {"method": "POST", "path": "/v1/request-landing"})})]
-    before = config.proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER], policies)))
-    shuttle = h.ep("default/shuttle", "10.1.1.40", {"org": "empire", "class": "shuttle"})
-    other = h.ep("default/deathstar-2", "10.1.1.50", {"org": "empire", "class": "deathstar", "v": "2"})
-    after_lab = h.Lab([DEATHSTAR, TIEFIGHTER, shuttle, other], policies)
-    after = config.proxy_want(share_of(after_lab))
-    assert after["rulesets"] == before["rulesets"]
-    assert after["rules"] != before["rules"] and after["endpoints"] != before["endpoints"]
-    assert "%s/i/80/%d" % (key_of(after_lab, "default/deathstar"), identity(after_lab, "default/shuttle")) in after["rules"]
-
-
-def test_share_with_tuples_gives_the_same_result():
-    lab = h.Lab([DEATHSTAR, TIEFIGHTER], [deathstar_ingress("h", {"toPorts": l7_port(80, {
-        "path": "/a", "headerMatches": [{"name": "X-A", "mismatch": "ADD"}]})})])
-    raw = fleet_mod.host_share(lab.fleet, "node1", policy=lab.policy)
-    assert config.proxy_want(raw) == config.proxy_want(json.loads(json.dumps(raw)))
 
 
 def test_quoting_and_map_text():
@@ -314,7 +107,7 @@ def test_rendered_config_passes_haproxy_check(tmp_path):
                           {"fromEndpoints": [{"matchLabels": {"org": "alliance"}}], "toPorts": l4_port(80)}),
         cnp("eg", {"endpointSelector": {"matchLabels": {"class": "tiefighter"}},
                    "egress": [{"toPorts": l7_port(443, {"method": "GET"}, {})}]})])
-    want = config.proxy_want(share_of(lab))
+    want = proxy_want(share_of(lab))
     assert len(want["rulesets"]) == 2 and len(want["endpoints"]) == 2
     path = render(tmp_path, want, {"10.1.1.10/32": 7, "0.0.0.0/0": 2},
                   palisade_l7_deny_message="Nope: it's \"denied\" $HOME #1")
@@ -330,7 +123,7 @@ def test_rendered_config_passes_haproxy_check(tmp_path):
 
 @needs_haproxy
 def test_rendered_config_without_rulesets_passes_haproxy_check(tmp_path):
-    want = config.proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER])))
+    want = proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER])))
     assert want == {"endpoints": {}, "rules": {}, "rulesets": []}
     result = haproxy_check(render(tmp_path, want))
     assert result.returncode == 0, result.stderr
@@ -345,7 +138,7 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     """The unit used on hosts that run systemd (this machine does not): the
     real systemd-analyze finds no error and no ignored line in it, and the
     commands it runs check and start the configuration the role writes."""
-    render(tmp_path, config.proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER]))))
+    render(tmp_path, proxy_want(share_of(h.Lab([DEATHSTAR, TIEFIGHTER]))))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/l7proxy/templates")),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     values = role_vars(tmp_path, {}, ansible_managed="Managed by palisade.ebpf")
@@ -414,7 +207,7 @@ def test_live_haproxy_allows_and_denies_as_policy_trace_says(tmp_path):
         cnp("tie-egress", {"endpointSelector": {"matchLabels": {"class": "tiefighter"}},
                            "egress": [{"toEndpoints": [{"matchLabels": {"class": "deathstar"}}],
                                        "toPorts": l7_port(port, {"headers": ["X-Ship: tie"]})}]})])
-    want = config.proxy_want(share_of(lab))
+    want = proxy_want(share_of(lab))
     # The lab's addresses move to loopback ones this test can use.
     moved = {"10.1.1.10": SERVER, "10.1.1.20": CLIENT["default/tiefighter"], "10.1.1.30": CLIENT["default/xwing"]}
     want["endpoints"] = {moved[ip]: key for ip, key in want["endpoints"].items()}

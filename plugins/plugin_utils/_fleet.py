@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller's computation, once per run: the inventory validated
+(``_model.load_fleet``), the policy documents parsed, and the fleet's
+policy computed (``engine.compute``), starting from the persistent cache
+of the previous run. palisade.ebpf.fleet_state turns the result into every
+host's share and wants (``fleet_state``); palisade.ebpf.policy_trace
+answers probes from the same computation (``trace``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+from collections import namedtuple
+
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _inventory as inventory_mod
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _want as want_mod
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._model import InventoryError, load_fleet
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine, ir, parse
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import files as policy_files
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace as trace_mod
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._shares import host_shares
+
+# Node addresses for hosts that only appear in what-if endpoints: from the
+# reserved 240.0.0.0/4, which no real node or endpoint uses.
+_PLACEHOLDER_NODES = ipaddress.IPv4Network("240.0.0.0/4")
+
+# One computation: the fleet model, the parsed rules and the FleetPolicy.
+Computation = namedtuple("Computation", "fleet rules policy")
+
+
+class FleetError(ValueError):
+    """Input the computation cannot take; the message is one line, for the task."""
+
+
+def cache_name(raw_hosts):
+    """The persistent cache of a fleet, named by its hosts that declare a
+    node: two inventories used from one controller do not keep replacing
+    each other's state. Known before validation, so that ``load_fleet`` can
+    reuse the cached records."""
+    names = sorted(host for host, variables in raw_hosts.items() if variables[inventory_mod.NODE_VAR] is not None)
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()[:16]
+
+
+def compute(raw_hosts, namespaces, documents, cache=None):
+    """A Computation for ``raw_hosts`` ({host: {palisade_node,
+    palisade_endpoints}}), ``namespaces`` and ``documents`` (a function
+    returning [(origin, policy document)], called once the inventory is
+    valid); ``cache``: an engine.PersistentCache, or None. Raises FleetError."""
+    try:
+        fleet = load_fleet(raw_hosts, namespaces, cache=cache.model_cache() if cache is not None else None)
+    except InventoryError as exc:
+        raise FleetError("invalid inventory: %s" % exc)
+    try:
+        rules = parse.parse_documents(documents(), memo=cache.parse_memo() if cache is not None else None)
+    except ir.PolicyError as exc:
+        raise FleetError(str(exc))
+    return Computation(fleet, rules, engine.compute(fleet, rules, cache=cache))
+
+
+def fleet_state(raw_hosts, namespaces, documents, prefixes, use_cache=True, cache_dir=None):
+    """palisade.ebpf.fleet_state's result and the warnings to show:
+    ``prefixes`` maps host -> lab prefix; with ``use_cache`` the computation
+    starts from (and saves) the cache in ``cache_dir`` (default:
+    persist.default_path())."""
+    # The whole run with the cyclic collector paused: see state.controller_run.
+    with engine.controller_run():
+        cache = engine.PersistentCache(cache_dir, cache_name(raw_hosts)) if use_cache else None
+        done = compute(raw_hosts, namespaces, documents, cache)
+        warnings = []
+        if cache is not None:
+            try:
+                cache.save()
+            except OSError as exc:  # a cache that cannot be written only costs time
+                warnings.append("cannot write the policy cache in %s: %s" % (cache.path, exc))
+        warnings.extend(done.policy.warnings)
+        return state_result(done, prefixes), warnings
+
+
+def state_result(done, prefixes):
+    """{hosts, ipcache_packed, identities, summary} (plugins/modules/fleet_state.py, RETURN)."""
+    fleet, policy = done.fleet, done.policy
+    table = policy.table
+    shares = host_shares(fleet, prefixes, policy)
+    proxy = want_mod.ProxyWants()
+    for share in shares.values():
+        share["l7proxy"] = proxy.want_or_error(share)
+    return {
+        "hosts": shares,
+        "ipcache_packed": want_mod.pack_shared_ipcache(policy.ipcache_shared()),
+        "identities": {str(n): table.describe(n) for n in sorted(table.numbers())
+                       if n in table.endpoint_numbers or n in table.cidr_numbers},
+        "summary": {
+            "nodes": len(fleet["nodes"]),
+            "endpoints": sum(len(n["endpoints"]) for n in fleet["nodes"].values()),
+            "namespaces": sorted(fleet["namespaces"]),
+            "rules": len(done.rules),
+            "identities": len(table.endpoint_numbers),
+            "policy_computation": policy.stats["mode"],
+        },
+    }
+
+
+# --- policy_trace -------------------------------------------------------------------
+
+def what_if_hosts(endpoints, nodes):
+    """Raw host variables for ``endpoints`` given to a trace, each with a
+    ``host``: every inventory node (``nodes``: {host: palisade_node}) keeps
+    its address (so that node addresses resolve to host / remote-node) and
+    gets only the endpoints given for it; other hosts get a placeholder
+    address."""
+    if not isinstance(endpoints, list):
+        raise FleetError("endpoints: must be a list of endpoints, each with a 'host'")
+    raw = {host: {inventory_mod.NODE_VAR: dict(node), inventory_mod.ENDPOINTS_VAR: []} for host, node in nodes.items()}
+    used = {str(ep.get("ipv4")) for ep in endpoints if isinstance(ep, dict)}
+    used.update(str(node.get("ipv4")) for node in nodes.values() if isinstance(node, dict))
+    placeholders = (str(a) for a in _PLACEHOLDER_NODES.hosts() if str(a) not in used)
+    for index, endpoint in enumerate(endpoints):
+        if not isinstance(endpoint, dict) or not isinstance(endpoint.get("host"), str) or not endpoint["host"]:
+            raise FleetError("endpoints[%d]: must be a mapping with a 'host' (the inventory host it lives on)" % index)
+        host = endpoint["host"]
+        if host not in raw:
+            raw[host] = {inventory_mod.NODE_VAR: {"ipv4": next(placeholders)}, inventory_mod.ENDPOINTS_VAR: []}
+        raw[host][inventory_mod.ENDPOINTS_VAR].append({k: v for k, v in endpoint.items() if k != "host"})
+    return raw
+
+
+def _given_documents(policies):
+    def read():
+        return policy_files.documents_from_policies(policies, "policies")
+    return read
+
+
+def trace(probes, inventory, namespaces, documents, what_if=None):
+    """policy_trace's results for ``probes`` (a list of probes), from
+    ``inventory`` (an _inventory.Inventory), its ``namespaces`` and policy
+    ``documents`` (as ``compute`` takes them), unless ``what_if`` (the
+    task's ``endpoints``, ``namespaces`` and ``policies``) gives some of
+    them. The inventory's own fleet starts from fleet_state's cache
+    (validated hosts, and a no-op update when nothing changed) and leaves it
+    as it was; what-if inputs are computed apart. Raises FleetError."""
+    if probes is None:
+        raise FleetError("probes: required, a list of {from, to, port, protocol, http}")
+    what_if = {k: v for k, v in (what_if or {}).items() if v is not None}
+    if "namespaces" in what_if:
+        namespaces = what_if["namespaces"]
+    if "endpoints" in what_if:
+        raw_hosts = what_if_hosts(what_if["endpoints"], inventory.nodes())
+    else:
+        raw_hosts = inventory.raw_hosts()
+    if "policies" in what_if:
+        documents = _given_documents(what_if["policies"])
+    with engine.controller_run():
+        cache = engine.PersistentCache(None, cache_name(raw_hosts)) if not what_if else None
+        done = compute(raw_hosts, namespaces, documents, cache)
+        try:
+            return trace_mod.trace(done.policy, probes)
+        except trace_mod.TraceError as exc:
+            raise FleetError(str(exc))
