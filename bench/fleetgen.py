@@ -4,7 +4,7 @@
 """Deterministic synthetic fleets for the benchmarks.
 
 ``generate(FleetSpec(...))`` returns host variables in the inventory schema
-(shared/DESIGN.md section 3), ``palisade_namespaces`` and a list of policy
+(docs/inventory.md), ``palisade_namespaces`` and a list of policy
 documents written the way users write them for Cilium and Kubernetes. The
 same spec (seed included) always gives the same fleet, byte for byte.
 

@@ -141,6 +141,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
+from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import LAB_PREFIX
 from ansible_collections.palisade.ebpf.plugins.module_utils._probe import run_probes
 
 
@@ -161,7 +162,7 @@ def main():
             }),
             timeout=dict(type="float", default=2),
             endpoints=dict(type="list", elements="dict", default=[]),
-            lab_prefix=dict(type="str", default="pal"),
+            lab_prefix=dict(type="str", default=LAB_PREFIX),
         ),
         supports_check_mode=True,
     )

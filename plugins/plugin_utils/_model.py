@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet model: the inventory schema (DESIGN.md section 3), validated.
+"""The fleet model: the inventory schema (docs/inventory.md), validated.
 
 ``load_fleet`` turns raw host variables into plain, checked records, or raises
 ``InventoryError`` naming the host, the endpoint and the field. It is pure:

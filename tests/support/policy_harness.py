@@ -8,7 +8,7 @@ Every policy test reads the same way:
     lab = harness.Lab(endpoints=[...], policies='''<YAML as users write it>''')
     harness.check(lab, [(probe, "allow"), (probe, "l7-deny"), ...])
 
-and runs the same pipeline as a playbook: hostvars in the DESIGN.md section 3
+and runs the same pipeline as a playbook: hostvars in the docs/inventory.md
 schema -> ``model.load_fleet`` -> ``parse.parse_documents`` ->
 ``engine.compute`` -> ``trace.trace``. Nothing here knows policy semantics;
 it only builds inputs and compares outputs, so a wrong verdict is always the
@@ -30,7 +30,7 @@ from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
 # --- inventory -------------------------------------------------------------
 
 def ep(key, ipv4, labels=None, host="node1", ports=None):
-    """One endpoint, written ``namespace/name`` (DESIGN.md section 3 fields
+    """One endpoint, written ``namespace/name`` (docs/inventory.md fields
     plus the ``host`` it lives on, as policy_trace's ``endpoints`` take it)."""
     namespace, dummy, name = key.rpartition("/")
     record = {"name": name, "namespace": namespace or "default", "ipv4": ipv4,
@@ -47,7 +47,7 @@ def node_addresses(hosts, base="192.0.2.10"):
 
 
 def hostvars(endpoints, nodes=None):
-    """Inventory hostvars (DESIGN.md section 3) for endpoints carrying a ``host``.
+    """Inventory hostvars (docs/inventory.md) for endpoints carrying a ``host``.
 
     ``nodes`` maps host -> node IPv4 (or -> a full ``palisade_node`` dict);
     hosts without an entry get an address from ``node_addresses``. Hosts in
@@ -130,7 +130,7 @@ class Lab:
 
 
 def probe(frm, to, port=80, protocol="TCP", http=None):
-    """A policy_trace probe (DESIGN.md section 4)."""
+    """A policy_trace probe (docs/inventory.md)."""
     p = {"from": frm, "to": to, "port": port, "protocol": protocol}
     if http is not None:
         p["http"] = dict(http)

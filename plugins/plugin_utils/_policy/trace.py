@@ -306,7 +306,7 @@ def trace_one(fleet_policy, index, probe):
 
 
 def trace(fleet_policy, probes):
-    """Results for ``probes`` (DESIGN.md section 4 policy_trace), in order.
+    """Results for ``probes`` (the policy_trace interface, docs/inventory.md), in order.
     Raises TraceError (one line, naming the probe) for a probe that cannot
     be traced: unknown endpoint, bad address, unknown named port."""
     if not isinstance(probes, (list, tuple)):

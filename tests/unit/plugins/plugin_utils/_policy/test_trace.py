@@ -1,5 +1,5 @@
 """Verdicts for probes (docs/policy-engine.md, "Evaluation of one packet";
-DESIGN.md section 4 policy_trace)."""
+the policy_trace interface of docs/inventory.md)."""
 
 import pytest
 

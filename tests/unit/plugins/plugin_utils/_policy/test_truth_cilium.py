@@ -612,7 +612,7 @@ def test_cnp_cidr_does_not_match_endpoints_but_knp_ipblock_does():
     # sides of the connection are ... managed by Cilium"; the pod 10.1.2.1 lies
     # inside 10.0.0.0/8 and is still denied. A Kubernetes NetworkPolicy ipBlock
     # is Kubernetes' semantics (its e2e suite expects pod IPs to match, see
-    # test_truth_k8s_e2e.py ipblock-*), as DESIGN.md section 3 requires.
+    # test_truth_k8s_e2e.py ipblock-*), as docs/inventory.md requires.
     knp = """
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -664,7 +664,7 @@ spec:
     ])
     # "Setting --policy-cidr-match-mode=nodes permits selecting the apiserver
     # via an ipBlock peer" -- without it, a KNP ipBlock does not select nodes
-    # either (it does select endpoints, DESIGN.md section 3).
+    # either (it does select endpoints, docs/inventory.md).
     knp = """
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
