@@ -65,6 +65,9 @@ def test_p4_packet_quick(tmp_path):
     res, text = run_bench(tmp_path, "p4_packet.py")
     assert res["bpf"]["floor"]["median_ns"] > 0
     assert all(v["median_ns"] > 0 for v in res["bpf"]["new_flow"].values())
+    # The denied flow was dropped and the four-lookup flow passed (asserted in the bench).
+    assert res["bpf"]["denied"]["median_ns"] > 0 and res["bpf"]["four_lookups"]["median_ns"] > 0
+    assert "| denied new flow" in text and "four policy lookups" in text
     assert set(res["goals"]) == {"new_flow_ns", "ratio", "established_ns", "vs_chain", "vs_set"}
     # The uplink's from_network: each case ran and passed the packet (asserted in the bench).
     assert set(res["bpf"]["uplink"]) == {"elsewhere", "l4_endpoint", "l7_established"}
