@@ -352,9 +352,11 @@ def render_doc(res, cfg, out):
         row = ("{:,}".format(s), f["median_ns"], f["min_ns"], f["median_ns"] - floor)
         lines.append("| new flow, %s policy entries | %d (%d) | %d |" % row)
     biggest = "{:,}".format(cfg["policy_sizes"][-1])
-    for key, text in (("four_lookups", "new flow, %s entries, four policy lookups (the peer's node, then any-peer "
-                                        "nodes at three levels)" % biggest),
-                      ("denied", "denied new flow, %s entries (default deny: drop, counter, ring-buffer event)" % biggest)):
+    extra_cases = (
+        ("four_lookups", "new flow, %s entries, four policy lookups (the peer's node, then any-peer nodes at three "
+                         "levels)" % biggest),
+        ("denied", "denied new flow, %s entries (default deny: drop, counter, ring-buffer event)" % biggest))
+    for key, text in extra_cases:
         f = b[key]
         lines.append("| %s | %d (%d) | %d |" % (text, f["median_ns"], f["min_ns"], f["median_ns"] - floor))
     e = b["established"]

@@ -131,4 +131,3 @@ def left_behind(before, markers, settle=5.0):
 
 def describe(new):
     return "\n".join("  %s: %s" % (kind, ", ".join(names)) for kind, names in sorted(new.items()))
-
