@@ -4,7 +4,7 @@
 """Benchmark P1 - policy computation on the controller.
 
 What one controller run does, timed stage by stage on a synthetic fleet
-(bench/fleetgen.py):
+(tools/fleetgen.py):
 
     hostvars --model.load_fleet--> fleet --parse.parse_documents--> rules
     --engine.compute (+ persist.PersistentCache load/save)--> FleetPolicy
@@ -55,10 +55,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "collections"))
 
-import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
+from tools import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
 
 GOALS = {"full_s": 10.0, "peak_rss_mib": 2048.0, "change_ratio": 0.02}
 CHANGES = ("new-identity", "existing-identity")
@@ -389,7 +389,7 @@ def render(results):
             results["date"], results["code"]["git_head"],
             " + uncommitted changes" if results["code"]["sources_modified_or_untracked"] else "", results["code"]["sources_sha256"]),
         "- Command: `make bench` → `%s` (raw figures: `%s`)" % (results["command"], results["raw"]),
-        "- Fleet (bench/fleetgen.py, seed {}): {:,} hosts × {} endpoints = {:,} endpoints, {:,} endpoint identities, "
+        "- Fleet (tools/fleetgen.py, seed {}): {:,} hosts × {} endpoints = {:,} endpoints, {:,} endpoint identities, "
         "{} namespaces, {:,} policies ({}).".format(
             spec["seed"], spec["hosts"], spec["endpoints_per_host"], spec["hosts"] * spec["endpoints_per_host"],
             results["fleet_stats"]["identities"], spec["namespaces"], spec["policies"],

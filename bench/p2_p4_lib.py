@@ -4,8 +4,7 @@
 """Shared machinery of the datapath benchmarks P2 (bench/p2_reconcile.py),
 P3 (bench/p3_compile.py) and P4 (bench/p4_packet.py).
 
-Every one of them has two halves, as bench/datapath_costs.py (whose
-machinery this is, factored out):
+Every one of them has two halves:
 
 - the controller half runs in the venv (jinja2): renders the programs with
   the collection's action-plugin code, makes a scratch network namespace

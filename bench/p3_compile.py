@@ -15,7 +15,7 @@
    adding endpoint 101; between repetitions a reconcile with no endpoints
    detaches everything again. The compiler never runs in step 2 (checked).
 
-The machinery is bench/datapath_costs.py's, via bench/p2_p4_lib.py.
+The controller and host halves share bench/p2_p4_lib.py with P2 and P4.
 """
 
 from __future__ import absolute_import, division, print_function

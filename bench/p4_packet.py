@@ -5,11 +5,13 @@
 
     .venv/bin/python bench/p4_packet.py [--quick] [--out JSON] [--doc MD]
 
-1. BPF_PROG_TEST_RUN of the real `to_endpoint` program (the per-packet part
-   of bench/datapath_costs.py): harness floor (an empty program), a new
-   flow's full verdict with a 60,000-entry ipcache and 10 / 1,000 / 100,000
-   policy entries (ct_create off, so every repetition is a conntrack miss),
-   an established flow (conntrack hit). Median of runs x repetitions.
+1. BPF_PROG_TEST_RUN of the real `to_endpoint` program: harness floor (an
+   empty program), a new flow's full verdict with a 60,000-entry ipcache and
+   10 / 1,000 / 100,000 policy entries (ct_create off, so every repetition
+   is a conntrack miss); at the largest size also a denied new flow (drop,
+   counter and ring-buffer event) and a new flow that takes four policy
+   lookups (the peer's node, then the any-peer chain at three levels); an
+   established flow (conntrack hit). Median of runs x repetitions.
    With the L7 redirect on, the uplink's `from_network` program too: what
    every TCP packet arriving from other hosts pays on a host that runs the
    proxy (for another address, for an endpoint without HTTP rules, and an
@@ -41,6 +43,7 @@ FULL = {"ipcache": 60000, "policy_sizes": [10, 1000, 100000], "repeat": 1000000,
 QUICK = {"ipcache": 1000, "policy_sizes": [10, 1000], "repeat": 10000, "runs": 3,
          "fw_rules": [10, 200], "fw_packets": 3000, "fw_packets_slow": 1000, "fw_rounds": 2}
 SENDER_IP, RECEIVER_IP = "10.99.0.1", "10.99.0.2"
+TC_ACT_SHOT = 2
 UPLINK_CASES = ("elsewhere", "l4_endpoint", "l7_established")
 
 
@@ -111,6 +114,24 @@ def host_testrun(job):
         assert retval == 0xFFFFFFFF, retval  # TC_ACT_UNSPEC: passed
         figures["policy_entries_in_map"] = entries
         res["new_flow"][str(size)] = figures
+    # At the largest size: a port the peer has no entry for, on an enforced
+    # endpoint whose policy has no any-peer nodes: default deny. (The ring
+    # buffer fills after a few thousand events; the other repetitions take
+    # the lost-event path, which is the same work.)
+    res["denied"], retval = measure(loaded.fds["to_endpoint"], lib.tcp_packet(peer_ip, ep_ip, 40000, 81))
+    assert retval == TC_ACT_SHOT, retval
+    # Any-peer nodes at three levels: the peer's exact node hits, then the
+    # any-peer chain is probed at 24 (tcp/22: miss), 8 (udp: miss) and 0 (hit).
+    pol = handle("policy")
+    for level, proto, port in ((maps.LEVEL_EXACT, 6, 22), (maps.LEVEL_PROTO, 17, 0), (maps.LEVEL_ANY, 0, 0)):
+        pol.update(maps.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=maps.port_to_be16(port)),
+                   maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=level))
+    endpoints = handle("endpoints")
+    ep = maps.EndpointConfig.from_buffer_copy(endpoints.lookup(maps.EndpointKey(ifindex=ep_if)))
+    ep.levels[1] = (1 << maps.LEVEL_EXACT) | (1 << maps.LEVEL_PROTO) | (1 << maps.LEVEL_ANY)
+    endpoints.update(maps.EndpointKey(ifindex=ep_if), ep)
+    res["four_lookups"], retval = measure(loaded.fds["to_endpoint"])
+    assert retval == 0xFFFFFFFF, retval
     loaded.close()
 
     loaded, handle = prepared("est")
@@ -330,6 +351,14 @@ def render_doc(res, cfg, out):
         f = b["new_flow"][str(s)]
         row = ("{:,}".format(s), f["median_ns"], f["min_ns"], f["median_ns"] - floor)
         lines.append("| new flow, %s policy entries | %d (%d) | %d |" % row)
+    biggest = "{:,}".format(cfg["policy_sizes"][-1])
+    extra_cases = (
+        ("four_lookups", "new flow, %s entries, four policy lookups (the peer's node, then any-peer nodes at three "
+                         "levels)" % biggest),
+        ("denied", "denied new flow, %s entries (default deny: drop, counter, ring-buffer event)" % biggest))
+    for key, text in extra_cases:
+        f = b[key]
+        lines.append("| %s | %d (%d) | %d |" % (text, f["median_ns"], f["min_ns"], f["median_ns"] - floor))
     e = b["established"]
     lines.append("| established flow (conntrack hit) | %d (%d) | %d |" % (e["median_ns"], e["min_ns"], e["median_ns"] - floor))
     what = {"elsewhere": "a TCP packet for another address (routed on, or the host's own)",

@@ -5,7 +5,7 @@
 
     .venv/bin/python bench/p5_l7.py [--quick] [--out JSON] [--doc MD]
 
-Builds its own one-host lab (tests/support/fleetlab.Lab, prefix
+Builds its own one-host lab (tools/fleetlab.Lab, prefix
 pb5<pid>) and deploys it with site.yml: endpoints `client`, `web-l7` and
 `web-l4`. web-l7's ingress policy allows the client on ports 80 and 8080
 with HTTP rules (so those connections go through the host's HAProxy);
@@ -48,6 +48,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import p2_p4_lib as lib  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime  # noqa: E402  pylint: disable=wrong-import-position
+from tools.fleetlab import Lab  # noqa: E402  pylint: disable=wrong-import-position
 
 HEADING = "## P5 — HTTP through the L7 proxy"
 GOALS = {"new": 0.50, "keepalive": 0.70}
@@ -351,7 +352,7 @@ def render_doc(res, cfg, out):
              "same requests with L3/L4 policy only (P5), side by side in one run.", "",
              lib.facts_line(res, "bench/p5_l7.py", out).rstrip("\n"),
              "- Tools: %s; %s" % (res["versions"]["ab"], res["versions"]["haproxy"]),
-             "- Lab (tests/support/fleetlab.Lab, deployed with site.yml): one host, endpoints `client`, `web-l7`, "
+             "- Lab (tools/fleetlab.Lab, deployed with site.yml): one host, endpoints `client`, `web-l7`, "
              "`web-l4`. web-l7's ingress policy allows the client on 80 and 8080 with %d HTTP rules (Cilium's "
              "documented examples: method + path, path regex, host, header); web-l4's is the same policy without "
              "`rules`. Both paths run the whole eBPF datapath (policy at the endpoints, conntrack); only the L7 one is "
@@ -435,7 +436,6 @@ def main(argv=None):
         if shutil.which(tool) is None:
             sys.stderr.write("p5_l7: %s missing (scripts/setup.sh installs it)\n" % tool)
             return 77
-    from tests.support.fleetlab import Lab  # pylint: disable=import-outside-toplevel
 
     def log(text):
         print(text, flush=True)

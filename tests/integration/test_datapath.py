@@ -25,13 +25,12 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import abi, state as dp_state
-from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
+from tests.support.kernel import TARGET_PYTHON, sh, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
@@ -177,32 +176,31 @@ print(ok, err, flush=True)
 """
 
 
-def sh(*args, **kwargs):
-    proc = subprocess.run(list(args), capture_output=True, text=True, check=False, **kwargs)
-    assert proc.returncode == 0, "%s failed: %s %s" % (" ".join(args), proc.stdout, proc.stderr)
-    return proc.stdout
-
-
 class Lab(object):
-    """One "host" namespace with three endpoint namespaces behind veths."""
+    """One "host" namespace with three endpoint namespaces behind veths.
 
-    def __init__(self):
+    ``ensure(args)`` skips the ansible run (~1.6 s) when the last run applied
+    exactly ``args``; any other run of the datapath module, and a failed
+    test, make the next ``ensure`` apply again.
+    """
+
+    def __init__(self, tmp):
         self.host = PREFIX + "-h"
         self.eps = dict((name, "%s-%s" % (PREFIX, name)) for name in ADDR)
-        self.tmp = tempfile.mkdtemp(prefix=PREFIX + "-")
+        self.tmp = str(tmp)
         self.servers = []
+        self.host_netns = None
+        self.current = None     # the arguments of the last successful apply(), while nothing ran since
+        self.touched = False    # the datapath module ran (not in check mode) since the last reset()
         for name, text in (("server.py", SERVER), ("client.py", CLIENT), ("flow.py", FLOW)):
             with open(os.path.join(self.tmp, name), "w") as f:
                 f.write(text)
 
-    def create(self):
-        sh("ip", "netns", "add", self.host)
-        assert os.stat("/run/netns/" + self.host).st_ino != os.stat("/proc/self/ns/net").st_ino
-        sh("ip", "-n", self.host, "link", "set", "lo", "up")
-        sh("ip", "netns", "exec", self.host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    def create(self, make_netns):
+        self.host_netns = make_netns(self.host)
+        self.host_netns.sh("sysctl", "-qw", "net.ipv4.ip_forward=1")
         for name, netns in sorted(self.eps.items()):
-            sh("ip", "netns", "add", netns)
-            sh("ip", "-n", netns, "link", "set", "lo", "up")
+            make_netns(netns)
             sh("ip", "-n", self.host, "link", "add", IFNAME[name], "type", "veth", "peer", "name", "eth0", "netns", netns)
             sh("ip", "-n", self.host, "link", "set", IFNAME[name], "up")
             sh("ip", "-n", netns, "link", "set", "eth0", "up")
@@ -218,20 +216,19 @@ class Lab(object):
             assert proc.stdout.readline().strip() == "ready"
 
     def destroy(self):
+        """The servers and the pins; the namespaces go with their fixture."""
         for proc in self.servers:
             proc.kill()
             proc.wait()
-        for netns in [self.host] + sorted(self.eps.values()):
-            subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
-        shutil.rmtree(self.tmp, ignore_errors=True)
         if os.path.isdir(BPFFS_DIR):
             shutil.rmtree(BPFFS_DIR, ignore_errors=True)
 
     # -- running things -------------------------------------------------------------
     def run(self, module, args, check=False, diff=False, interpreter=TARGET_PYTHON, env=None):
         """palisade.ebpf.<module> inside the host namespace -> (rc, result, output)."""
-        return run_module("/run/netns/" + self.host, module, args, check=check, diff=diff, interpreter=interpreter,
-                          extra_env=env)
+        if module == "datapath" and not check:
+            self.current, self.touched = None, True
+        return self.host_netns.module(module, args, check=check, diff=diff, interpreter=interpreter, extra_env=env)
 
     def apply(self, args, **kwargs):
         rc, result, output = self.run("datapath", args, **kwargs)
@@ -242,8 +239,18 @@ class Lab(object):
     def ensure(self, args):
         """Apply unless this exact state is what the last run applied (saves
         an ansible run, ~1.6 s, between tests that start from the same state)."""
-        if getattr(self, "current", None) != json.dumps(args, sort_keys=True):
+        if self.current != json.dumps(args, sort_keys=True):
             self.apply(args)
+
+    def invalidate(self):
+        self.current = None
+
+    def reset(self):
+        """A datapath nothing was applied to (no pins, counters from zero)."""
+        if self.touched:
+            rc, result, output = self.run("datapath", {"bpffs_dir": BPFFS_DIR, "state": "absent"})
+            assert rc == 0 and not result["failed"], output
+            self.touched = False
 
     def info(self, **args):
         rc, result, output = self.run("datapath_info", dict({"bpffs_dir": BPFFS_DIR}, **args))
@@ -283,10 +290,11 @@ class Lab(object):
 
 
 @pytest.fixture(scope="module")
-def lab():
-    lab = Lab()
+def lab(tmp_path_factory, module_netns_factory, failure_hooks):
+    lab = Lab(tmp_path_factory.mktemp("datapath"))
+    failure_hooks.append(lab.invalidate)
     try:
-        lab.create()
+        lab.create(module_netns_factory)
         yield lab
     finally:
         lab.destroy()
@@ -331,6 +339,7 @@ def counter(info, reason, direction):
 
 
 def test_enforcement_idempotence_and_check_mode(lab):
+    lab.reset()
     args = desired()
     result = lab.apply(args)
     assert result["changed"] is True

@@ -2,9 +2,10 @@
 real packets, idempotence, check mode, diffs, drift repair, purge, bad input.
 
 One lab for the module (three hosts: two reached through the netns
-connection with a pod_cidr each, one over real SSH without a pod_cidr). The
-tests run in file order and build on each other's state, as an operator's
-successive runs would.
+connection with a pod_cidr each, one over real SSH without a pod_cidr). In
+file order the tests follow one another as an operator's successive runs
+would; each also starts from the state it needs (``deployed()``), so that
+any one of them runs alone.
 """
 
 import copy
@@ -12,7 +13,7 @@ import os
 
 import pytest
 
-from tests.support.fleetlab import Lab, netns_list, run_module, sh, snapshot
+from tests.support.kernel import lab_snapshot as snapshot, run_module, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -58,23 +59,25 @@ POLICIES = [{
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("fleet"), PREFIX, copy.deepcopy(HOSTS), policies=POLICIES)
-    try:
-        lab.up()
-        yield lab
-    finally:
-        # Everything any test declared, so that absent knows every endpoint namespace.
-        lab.hosts = copy.deepcopy(HOSTS)
-        lab.hosts["beta"]["palisade_endpoints"].append(CACHE)
+def lab(lab_factory):
+    return lab_factory(PREFIX, HOSTS, policies=POLICIES)
+
+
+def deployed(lab, hosts=None):
+    """The lab deployed (site.yml unless the last run did that), with
+    ``hosts`` as its inventory if given (lab.yml first: endpoints appear
+    before site.yml plumbs them, as a runtime would start them)."""
+    if hosts is not None and hosts != lab.hosts:
+        lab.hosts = copy.deepcopy(hosts)
         lab.write()
-        lab.down()
-    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
-    assert left == [], "lab namespaces left behind: %s" % left
-    assert not os.path.exists(lab.state_dir)
-    pins = [d for d in os.listdir("/sys/fs/bpf/palisade") if d.startswith(PREFIX + "-")] \
-        if os.path.isdir("/sys/fs/bpf/palisade") else []
-    assert pins == [], "pinned eBPF objects left behind: %s" % pins
+        lab.up()
+    lab.ensure_site()
+
+
+def with_cache():
+    hosts = copy.deepcopy(HOSTS)
+    hosts["beta"]["palisade_endpoints"].append(dict(CACHE))
+    return hosts
 
 
 def all_pairs(lab):
@@ -90,6 +93,7 @@ def all_pairs(lab):
 
 
 def test_first_run_plumbs_and_routes(lab):
+    lab.ensure_fresh()
     run = lab.site()
     assert run.changed("alpha") >= 2 and run.changed("gamma") >= 2
     routes = sh("ip", "-n", lab.host_netns("alpha"), "route", "show", "proto", "201")
@@ -101,6 +105,7 @@ def test_first_run_plumbs_and_routes(lab):
 
 
 def test_real_packets_obey_the_computed_policy_across_hosts(lab):
+    deployed(lab, HOSTS)
     probes = all_pairs(lab)
     observed = lab.probe(probes)
     computed = lab.trace(probes)
@@ -117,12 +122,14 @@ def test_real_packets_obey_the_computed_policy_across_hosts(lab):
 
 
 def test_probe_to_a_closed_port_is_denied(lab):
+    deployed(lab)
     verdicts = lab.probe([{"from": "shop/client", "to": "10.61.2.10", "port": 9, "protocol": "TCP"},
                           {"from": "db", "to": "10.61.1.10", "port": 54, "protocol": "UDP"}])
     assert verdicts == ["deny", "deny"]
 
 
 def test_second_run_changes_nothing(lab):
+    deployed(lab)
     before = snapshot(lab)
     run = lab.site()
     assert run.changed() == 0, run
@@ -130,6 +137,7 @@ def test_second_run_changes_nothing(lab):
 
 
 def test_gathered_reads_the_hosts_endpoints_and_routes_without_writing(lab):
+    deployed(lab)
     before = snapshot(lab)
     alpha = "/run/netns/" + lab.host_netns("alpha")
     rc, result, output = run_module(alpha, "endpoint", {"state": "gathered", "lab_prefix": PREFIX})
@@ -147,11 +155,13 @@ def test_gathered_reads_the_hosts_endpoints_and_routes_without_writing(lab):
 
 
 def test_limit_touches_only_the_limited_host_and_still_sees_the_fleet(lab):
+    deployed(lab)
     run = lab.site("--limit", "beta")
     assert run.rc == 0 and sorted(run.recap) == ["beta"] and run.changed() == 0, run
 
 
 def test_check_mode_reports_but_changes_nothing(lab):
+    deployed(lab, HOSTS)
     lab.hosts["beta"]["palisade_endpoints"].append(dict(CACHE))
     lab.write()
     lab.up()  # the workload's namespace and server appear first, as a runtime would start them
@@ -171,6 +181,7 @@ def test_check_mode_reports_but_changes_nothing(lab):
 
 
 def test_drift_made_by_hand_is_repaired(lab):
+    deployed(lab)
     alpha = lab.host_netns("alpha")
     sh("ip", "-n", alpha, "route", "del", "10.61.2.0/24")
     sh("ip", "-n", "%s-e-default-web" % PREFIX, "addr", "flush", "dev", "eth0")
@@ -185,6 +196,7 @@ def test_drift_made_by_hand_is_repaired(lab):
 
 
 def test_removed_endpoint_is_purged_everywhere(lab):
+    deployed(lab, with_cache())
     lab.hosts["gamma"]["palisade_endpoints"] = []
     lab.hosts["beta"]["palisade_endpoints"] = [e for e in lab.hosts["beta"]["palisade_endpoints"] if e["name"] != "cache"]
     lab.write()
@@ -199,6 +211,7 @@ def test_removed_endpoint_is_purged_everywhere(lab):
 
 
 def test_administrators_routes_are_left_alone(lab):
+    deployed(lab)
     beta = lab.host_netns("beta")
     sh("ip", "-n", beta, "route", "add", "203.0.113.0/24", "via", "198.51.100.11", "proto", "static")
     try:

@@ -22,11 +22,11 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
-from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
+from tests.support import kernel
+from tests.support.kernel import TARGET_PYTHON, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
@@ -43,14 +43,7 @@ pytestmark = [
 ]
 
 
-def sh(*args):
-    """Run a test-harness command (never the module under test), failing loudly."""
-    proc = subprocess.run(list(args), capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, "%s failed: %s" % (" ".join(args), proc.stderr)
-    return proc.stdout
-
-
-class Netns(object):
+class Netns(kernel.Netns):
     """A scratch network namespace: lo up, eth0 (192.0.2.11/24) <-> peer0 (no address), both up.
 
     Gateways are addresses of 192.0.2.0/24 that no interface here owns, so the
@@ -59,30 +52,19 @@ class Netns(object):
     """
 
     def __init__(self):
-        self.name = "paltest-rt-%d-%d" % (os.getpid(), next(_counter))
-        self.path = "/run/netns/" + self.name
+        super().__init__("paltest-rt-%d-%d" % (os.getpid(), next(_counter)))
 
     def create(self):
-        sh("ip", "netns", "add", self.name)
-        # Guard: this must be a namespace of its own, never the one we run in.
-        assert os.stat(self.path).st_ino != os.stat("/proc/self/ns/net").st_ino
-        self.ip("link", "set", "lo", "up")
+        super().create()
         self.ip("link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
         self.ip("addr", "add", "192.0.2.11/24", "dev", "eth0")
         self.ip("link", "set", "eth0", "up")
         self.ip("link", "set", "peer0", "up")
-
-    def delete(self):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
-
-    def ip(self, *args):
-        """iproute2 inside the namespace: test setup and 'administrator' actions only."""
-        return sh("ip", "-n", self.name, *args)
+        return self
 
     def kernel(self):
         """Routes and rules as pyroute2 sees them inside the namespace."""
-        out = sh("nsenter", "--net=" + self.path, TARGET_PYTHON, "-c", _READER)
-        return json.loads(out)
+        return json.loads(self.sh(TARGET_PYTHON, "-c", _READER))
 
     def routes(self, proto=None):
         routes = self.kernel()["routes"]
@@ -94,8 +76,7 @@ class Netns(object):
 
     def run(self, module, args, check=False, diff=False):
         """Run palisade.ebpf.<module> with ansible ad-hoc inside the namespace -> (rc, result, output)."""
-        assert os.path.exists(self.path), "namespace %s is gone; refusing to run outside it" % self.name
-        return run_module(self.path, module, args, check=check, diff=diff)
+        return self.module(module, args, check=check, diff=diff)
 
 
 _READER = r"""
@@ -121,13 +102,8 @@ print(json.dumps({"routes": routes, "rules": rules}))
 
 
 @pytest.fixture
-def netns():
-    ns = Netns()
-    try:
-        ns.create()
-        yield ns
-    finally:
-        ns.delete()
+def netns(netns_factory):
+    return netns_factory(Netns())
 
 
 def route_set(routes):

@@ -5,7 +5,11 @@ Cilium's documented L7 examples (method, path regex, host, headers; ingress
 and egress; same-host and cross-host), the L4 merge, fail-closed behaviour
 when the proxy dies, recovery by the next run, L7 rules removed and added
 back under traffic (the spike's pitfall P5), idempotence and bad input.
-The tests run in file order and build on each other's state.
+
+One lab for the module. Each test starts from the state it needs
+(``deployed()``, or hosts nothing was deployed to), so that any one of them
+runs alone; in file order those set-ups are mostly free, each test leaving
+the lab as the next one needs it.
 """
 
 import contextlib
@@ -19,7 +23,7 @@ import time
 import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime
-from tests.support.fleetlab import Lab, playbook, sh
+from tests.support.kernel import sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -129,6 +133,40 @@ def proxy_worker(host):
     return int(runtime.show_info(proxy_socket(host))["Pid"])
 
 
+def proxy_alive(host):
+    try:
+        pid = proxy_pid(host)
+    except (IOError, OSError, ValueError, IndexError):
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (IOError, OSError):
+        return False
+
+
+def kill_proxy(host):
+    """SIGKILL the host's HAProxy master and wait until it is gone."""
+    pid = proxy_pid(host)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 5
+    while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z" \
+            and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # workers exit with the master; the kernel empties the socket map
+
+
+def deployed(lab, proxy_down=()):
+    """The lab deployed with its inventory as it is (site.yml unless the
+    last run did that), every proxy running but those of ``proxy_down``."""
+    if not all(proxy_alive(host) for host in lab.hosts if host not in proxy_down):
+        lab.invalidate()
+    lab.ensure_site()
+    for host in proxy_down:
+        if proxy_alive(host):
+            kill_proxy(host)
+
+
 def frontend_requests(host):
     """Requests the proxy's frontend has seen (its stats socket)."""
     for row in runtime.show_stat(proxy_socket(host)):
@@ -138,16 +176,12 @@ def frontend_requests(host):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("l7"), PREFIX, copy.deepcopy(HOSTS), policies=copy.deepcopy(POLICIES))
-    try:
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+def lab(lab_factory):
+    return lab_factory(PREFIX, HOSTS, policies=POLICIES)
 
 
 def test_check_mode_on_new_hosts_touches_nothing(lab):
+    lab.ensure_fresh()
     run = lab.site("--check", "--diff")
     assert run.changed("n1") > 0 and "+ start haproxy" in run.out, run
     # the proxy's before/after summary, as --diff shows it
@@ -158,6 +192,7 @@ def test_check_mode_on_new_hosts_touches_nothing(lab):
 
 
 def test_deploy_starts_the_proxy_and_second_run_changes_nothing(lab):
+    lab.ensure_fresh()
     first = lab.site()
     assert first.changed("n1") > 0 and first.changed("n2") > 0, first
     again = lab.site("--diff")
@@ -177,6 +212,7 @@ def test_deploy_starts_the_proxy_and_second_run_changes_nothing(lab):
 @pytest.mark.parametrize("src,dst", [("client", WEB1), ("client", WEB2), ("client2", WEB1)],
                          ids=["same-host", "cross-host", "cross-host-reverse"])
 def test_ingress_http_rules(lab, src, dst):
+    deployed(lab)
     ok = curl(src, "http://%s/public" % dst)
     assert ok[0] == 200, ok
     # The destination saw the client's own address, not the proxy's.
@@ -199,6 +235,7 @@ def test_ingress_http_rules(lab, src, dst):
 
 @pytest.mark.parametrize("dst", [API2, API1], ids=["same-host", "cross-host"])
 def test_egress_http_rules(lab, dst):
+    deployed(lab)
     ok = curl("client2", "http://%s/v1/status" % dst)
     assert ok[0] == 200 and ok[2] == "10.72.2.10", ok
     assert status("client2", "http://%s/v2/status" % dst) == 403
@@ -206,6 +243,7 @@ def test_egress_http_rules(lab, dst):
 
 
 def test_l4_only_flows_never_touch_the_proxy(lab):
+    deployed(lab)
     before = frontend_requests("n1")
     # "other" is allowed on port 80 by an L4-only rule: any request passes, not through the proxy.
     assert status("other", "http://%s/anything" % WEB1, method="PUT") == 200
@@ -216,13 +254,7 @@ def test_l4_only_flows_never_touch_the_proxy(lab):
 
 
 def test_proxy_down_fails_closed_fast_and_l4_keeps_working(lab):
-    pid = proxy_pid("n1")
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.time() + 5
-    while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z" \
-            and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # workers exit with the master; the kernel empties the socket map
+    deployed(lab, proxy_down=("n1",))
     refused = curl("client", "http://%s/public" % WEB1, timeout=5)
     assert refused[0] is None and refused[4] == 7, refused  # curl: connection refused
     assert refused[3] < 1.0, refused                       # at once, not a timeout
@@ -233,13 +265,14 @@ def test_proxy_down_fails_closed_fast_and_l4_keeps_working(lab):
     # L3/L4-only traffic is unaffected.
     assert status("other", "http://%s/anything" % WEB1) == 200
     # Visible the way drops are: refusals counted, the proxy reported down.
-    drops = playbook("drops.yml", lab.inventory, "--limit", "n1")
+    drops = lab.playbook("drops.yml", "--limit", "n1")
     line = re.search(r'"msg": "L7: (\d+) flows to the proxy, \d+ upstream flows from it, (\d+) refused[^"]*"', drops.out)
     assert line and int(line.group(2)) >= 2, drops.out[-3000:]
     assert "proxy not running" in line.group(0)
 
 
 def test_next_run_restarts_the_proxy(lab):
+    deployed(lab, proxy_down=("n1",))
     run = lab.site()
     assert run.changed("n1") > 0 and run.changed("n2") == 0, run
     assert status("client", "http://%s/public" % WEB1) == 200
@@ -250,6 +283,7 @@ def test_next_run_restarts_the_proxy(lab):
 def test_l7_rules_removed_and_added_back_under_traffic(lab):
     """P5: after a flow went through the proxy, the host holds its TIME_WAIT
     socket; the same tuple unproxied must not be blackholed."""
+    deployed(lab)
     # HTTP/1.0: the proxy closes first, so the TIME_WAIT sits in n1's
     # namespace (checked: a port whose TIME_WAIT ended up on the client's
     # side could not be bound again, and would not test P5).
@@ -291,6 +325,7 @@ def test_l7_rules_removed_and_added_back_under_traffic(lab):
 def test_keepalive_connection_survives_a_policy_reload(lab):
     """A keep-alive client keeps working across a hitless proxy reload
     caused by a policy change (a new ruleset)."""
+    deployed(lab)
     script = ("import http.client,sys,time\n"
               "c=http.client.HTTPConnection(sys.argv[1],80,timeout=5)\n"
               "codes=[]\n"
@@ -322,6 +357,7 @@ def test_identity_churn_updates_maps_without_a_reload(lab):
     """A new endpoint of an existing identity, and one with a new identity
     that the same selectors pick: HAProxy learns both from its runtime maps;
     its worker is not replaced."""
+    deployed(lab)
     worker = proxy_worker("n1")
     lab.hosts["n1"]["palisade_endpoints"].append(
         {"name": "client3", "labels": {"app": "client"}, "ipv4": "10.72.1.60"})
@@ -349,6 +385,7 @@ def test_identity_churn_updates_maps_without_a_reload(lab):
 def test_tproxy_fallback_steers_the_same_way(lab):
     """settings.l7_tproxy: netfilter TPROXY instead of the sk_lookup program,
     on n1 only; same verdicts, then back."""
+    deployed(lab)
     netns = "%s-h-n1" % PREFIX
     link = "/sys/fs/bpf/palisade/%s-n1/links/steer_to_proxy" % PREFIX
     assert os.path.exists(link)
@@ -403,6 +440,7 @@ def inventory_changed(lab, host_vars=None, **extra):
 
 
 def test_check_mode_and_diff_on_a_policy_change(lab):
+    deployed(lab)
     with inventory_changed(lab, palisade_policies=allowing_get_other()):
         run = lab.site("--check", "--diff")
         assert run.changed() > 0, run
@@ -416,6 +454,7 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
     """A setting HAProxy rejects stops the run before the first change on
     any host (the preflight), in check mode too; the running proxy keeps its
     configuration and the datapath its policy."""
+    deployed(lab)
     cfg = "/var/lib/palisade/%s-n1/l7proxy/haproxy.cfg" % PREFIX
     with open(cfg) as f:
         before = f.read()
@@ -437,6 +476,7 @@ def test_invalid_proxy_configuration_is_never_activated(lab):
 
 
 def test_missing_haproxy_stops_the_run_before_any_change(lab):
+    deployed(lab)
     with inventory_changed(lab, palisade_l7_haproxy="/nonexistent/haproxy", palisade_policies=allowing_get_other()):
         run = lab.site(check=False)
         assert run.rc != 0 and run.changed() == 0, run
@@ -448,6 +488,7 @@ def test_missing_haproxy_stops_the_run_before_any_change(lab):
 def test_unreachable_host_does_not_stop_the_others(lab):
     """The preflight stops everyone for a bad setting, not for a host that is
     down: the reachable hosts converge, as anywhere else in an Ansible play."""
+    deployed(lab)
     with inventory_changed(lab, host_vars={"n2": {"ansible_netns": "%s-no-such-host" % PREFIX}},
                            palisade_policies=allowing_get_other()):
         run = lab.site(check=False)
@@ -460,6 +501,7 @@ def test_unreachable_host_does_not_stop_the_others(lab):
 
 
 def test_invalid_regex_is_one_line_and_changes_nothing(lab):
+    deployed(lab)
     broken = copy.deepcopy(POLICIES)
     broken[0]["spec"]["ingress"][0]["toPorts"][0]["rules"]["http"].append({"path": "/((a"})
     with inventory_changed(lab, palisade_policies=broken):

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """palisade.ebpf.l7proxy on the real kernel with the real HAProxy.
 
-Makes its own network namespace ``palmod-l7``, a scratch bpffs directory
-``/sys/fs/bpf/palisade/palmod-l7`` holding a pinned SOCKMAP at the path the
+Makes its own network namespace ``palmod-l7-<pid>``, a scratch bpffs directory
+``/sys/fs/bpf/palisade/palmod-l7-<pid>`` holding a pinned SOCKMAP at the path the
 datapath would pin ``proxy_sockets`` (created here with libbpf through bcc),
 and a temporary proxy directory with a minimal haproxy.cfg of the role's
 shape. The module's code runs inside the namespace (nsenter, because
@@ -28,19 +28,18 @@ import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps as dp_maps
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import pack_ipcache
-from tests.support.fleetlab import TARGET_PYTHON, run_module, target_has
+from tests.support.kernel import TARGET_PYTHON, sh, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "collections")
 HAPROXY = "/usr/sbin/haproxy"
-NETNS = "palmod-l7"
+NETNS = "palmod-l7-%d" % os.getpid()
 BPF_PARENT = "/sys/fs/bpf/palisade"
 BPFFS_DIR = os.path.join(BPF_PARENT, NETNS)
 PORT = 15031
@@ -125,14 +124,9 @@ while time.time() < end:
 print(json.dumps([ok, bad, errs]), flush=True)
 """
 
+MAP_FILES = ("identities.map", "endpoints.map", "rules.map")
 IPCACHE = [["10.1.1.10/32", 70001], ["10.1.1.11/32", 70002], ["10.2.0.0/16", 16777217], ["127.0.0.1/32", 4242]]
 MAPS = {"endpoints": {"10.1.1.10": "p1"}, "rules": {"p1": "r-allow", "p2": "r-deny"}}
-
-
-def sh(*args, **kwargs):
-    proc = subprocess.run(list(args), capture_output=True, text=True, check=False, **kwargs)
-    assert proc.returncode == 0, "%s failed: %s %s" % (" ".join(args), proc.stdout, proc.stderr)
-    return proc.stdout
 
 
 def in_netns(*args):
@@ -167,26 +161,48 @@ def children(pid):
 
 
 class Proxy(object):
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="palmod-l7-")
+    """HAProxy in the namespace, driven by the module's code.
+
+    Each test starts from ``stopped()`` or ``started()``, whatever the tests
+    before it left.
+    """
+
+    def __init__(self, directory):
+        self.dir = str(directory)
         self.pin = os.path.join(BPFFS_DIR, "maps", dp_maps.MAPS_BY_NAME["proxy_sockets"].pin_name({}))
+        self.netns = None
         self.made_parent = False
         self.pids_seen = set()
         self.marker = "v1"
 
     # -- setup / teardown ---------------------------------------------------------------
-    def create(self):
-        sh("ip", "netns", "add", NETNS)
-        sh("ip", "-n", NETNS, "link", "set", "lo", "up")
+    def create(self, make_netns):
+        self.netns = make_netns(NETNS)
         if not os.path.isdir(BPF_PARENT):
             os.mkdir(BPF_PARENT)
             self.made_parent = True
         os.makedirs(os.path.dirname(self.pin))
         sh(TARGET_PYTHON, "-c", MAKE_SOCKMAP, self.pin)
-        self.write_config()
-        for name in ("identities", "endpoints", "rules"):
-            open(os.path.join(self.dir, name + ".map"), "w").close()
+        self.stopped()
         sh(HAPROXY, "-c", "-q", "-f", self.config)
+
+    def stopped(self):
+        """No HAProxy, and the directory as the role leaves it before the
+        first run: haproxy.cfg (marker v1) and empty map files."""
+        files = sorted(os.listdir(self.dir))
+        if self.master() is not None or (files and files != sorted(("haproxy.cfg",) + MAP_FILES)) \
+                or any(os.path.getsize(os.path.join(self.dir, name)) for name in MAP_FILES if name in files):
+            self.run(state="absent")
+        self.write_config(marker="v1")
+        for name in MAP_FILES:
+            open(os.path.join(self.dir, name), "w").close()
+
+    def started(self, marker=None):
+        """HAProxy running, converged on the default parameters; the
+        configuration's marker changed to ``marker`` first if one is given."""
+        if marker is not None and marker != self.marker:
+            self.write_config(marker=marker)
+        self.run()
 
     def destroy(self):
         pids = set(self.pids_seen)
@@ -198,7 +214,6 @@ class Proxy(object):
         for pid in sorted(pids):
             if alive(pid) and self._is_ours(pid):
                 os.kill(pid, signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
         if os.path.isdir(BPFFS_DIR):
             shutil.rmtree(BPFFS_DIR, ignore_errors=True)
         if self.made_parent:
@@ -206,7 +221,6 @@ class Proxy(object):
                 os.rmdir(BPF_PARENT)
             except OSError:
                 pass
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _is_ours(self, pid):
         try:
@@ -242,7 +256,7 @@ class Proxy(object):
         return result
 
     def run_ansible(self, check=False, diff=False, **kwargs):
-        rc, result, output = run_module("/run/netns/" + NETNS, "l7proxy", self.params(**kwargs), check=check, diff=diff)
+        rc, result, output = self.netns.module("l7proxy", self.params(**kwargs), check=check, diff=diff)
         assert rc == 0 and not result["failed"], output
         return result, output
 
@@ -314,16 +328,17 @@ class Proxy(object):
 
 
 @pytest.fixture(scope="module")
-def proxy():
-    proxy = Proxy()
+def proxy(tmp_path_factory, module_netns_factory):
+    proxy = Proxy(tmp_path_factory.mktemp("l7proxy"))
     try:
-        proxy.create()
+        proxy.create(module_netns_factory)
         yield proxy
     finally:
         proxy.destroy()
 
 
 def test_missing_pin_fails_before_anything(proxy):
+    proxy.stopped()
     result = proxy.run(expect_failure=True, bpffs_dir=os.path.join(BPFFS_DIR, "nothing"))
     assert "run palisade.ebpf.datapath" in result["msg"] and "\n" not in result["msg"]
     assert proxy.master() is None
@@ -331,6 +346,7 @@ def test_missing_pin_fails_before_anything(proxy):
 
 
 def test_check_mode_before_start(proxy):
+    proxy.stopped()
     before = proxy.snapshot()
     result = proxy.run(check=True)
     assert result["changed"] and result["started"] and result["registered"]
@@ -342,6 +358,7 @@ def test_check_mode_before_start(proxy):
 
 
 def test_first_run_starts_and_registers(proxy):
+    proxy.stopped()
     result = proxy.run()
     assert result["changed"] and result["started"] and result["registered"] and not result["reloaded"]
     # the map files existed empty (the role's shape): filled, not created
@@ -370,6 +387,7 @@ def test_first_run_starts_and_registers(proxy):
 
 
 def test_second_run_changes_nothing(proxy):
+    proxy.started()
     before = proxy.snapshot()
     result = proxy.run()
     assert not result["changed"] and result["changes"] == [], result["changes"]
@@ -379,6 +397,7 @@ def test_second_run_changes_nothing(proxy):
 
 
 def test_module_through_ansible_unchanged_and_check_diff(proxy):
+    proxy.started()
     result, output = proxy.run_ansible()
     assert result["changed"] is False and result["changes"] == [], output
     before = proxy.snapshot()
@@ -401,6 +420,7 @@ def test_module_through_ansible_unchanged_and_check_diff(proxy):
 
 
 def test_runtime_map_change_without_reload(proxy):
+    proxy.started(marker="v1")
     worker = proxy.worker()
     maps = {"endpoints": MAPS["endpoints"], "rules": {"p1": "r-other", "p3": "r-new"}}
     result = proxy.run(maps=maps)
@@ -415,6 +435,7 @@ def test_runtime_map_change_without_reload(proxy):
 
 
 def test_runtime_drift_is_repaired(proxy):
+    proxy.started(marker="v1")
     proxy.cli("set map %s/rules.map p1 hand-made" % proxy.dir)
     proxy.cli("add map %s/endpoints.map 10.9.9.9 stray" % proxy.dir)
     assert proxy.get() == "v1 id=4242 rule=hand-made"
@@ -426,6 +447,7 @@ def test_runtime_drift_is_repaired(proxy):
 
 
 def test_config_change_reloads_keeping_listener(proxy):
+    proxy.started(marker="v1")
     master, worker = proxy.master(), proxy.worker()
     inode, cookie = proxy.listener()
     assert proxy.slot0() == cookie
@@ -449,6 +471,7 @@ def test_config_change_reloads_keeping_listener(proxy):
 
 
 def test_killed_haproxy_is_restarted_and_registered_again(proxy):
+    proxy.started(marker="v2")
     master = proxy.master()
     old = proxy.listener()
     pids = [master] + children(master)
@@ -469,6 +492,7 @@ def test_killed_haproxy_is_restarted_and_registered_again(proxy):
 
 
 def test_large_runtime_difference_reloads(proxy):
+    proxy.started()
     worker = proxy.worker()
     inode, cookie = proxy.listener()
     rows = IPCACHE + [["10.50.%d.%d/32" % (i // 250, i % 250 + 1), 80000 + i] for i in range(1200)]
@@ -481,6 +505,7 @@ def test_large_runtime_difference_reloads(proxy):
 
 
 def test_invalid_config_is_not_reloaded(proxy):
+    proxy.started()
     master, worker, listener = proxy.master(), proxy.worker(), proxy.listener()
     with open(proxy.config) as f:
         good = f.read()
@@ -497,6 +522,7 @@ def test_invalid_config_is_not_reloaded(proxy):
 
 
 def test_absent_stops_and_cleans_up(proxy):
+    proxy.started()
     master = proxy.master()
     pids = [master] + children(master)
     before = proxy.snapshot()
@@ -513,6 +539,7 @@ def test_absent_stops_and_cleans_up(proxy):
 
 
 def test_start_failure_reports_haproxy_output(proxy):
+    proxy.stopped()
     code = ("import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
             "s.bind(('127.0.0.1', %d)); s.listen(); print('ready', flush=True); time.sleep(60)" % PORT)
     blocker = subprocess.Popen(in_netns(TARGET_PYTHON, "-c", code), stdout=subprocess.PIPE, text=True)

@@ -5,9 +5,10 @@
 
 One lab with its own prefix (``plt<pid>``) and its own node addresses
 (203.0.113.0/24, which no other test uses): three hosts, one of them reached
-over SSH, endpoints with TCP, UDP and SCTP ports. The tests run in file order
-and build on each other's state, like an operator's successive runs; the
-module fixture's finalizer runs ``absent`` whatever happened.
+over SSH, endpoints with TCP, UDP and SCTP ports, made by the lab factory
+(tests/integration/conftest.py), which runs ``absent`` after the module
+whatever happened. The tests run in file order like an operator's successive
+runs: the lab is up for all of them, and the last two take it down.
 
 The machine may be shared with other labs while this runs, so "nothing else
 changed" is checked on what could be this lab's (its prefix, its addresses)
@@ -17,6 +18,7 @@ Kernel state is read with ``ip`` here, independently of the module's pyroute2.
 
 from __future__ import absolute_import, division, print_function
 
+import copy
 import json
 import os
 import re
@@ -25,7 +27,9 @@ import subprocess
 import textwrap
 
 import pytest
-import yaml
+
+from tests.support.kernel import netns_list as netns_names, sh
+from tools.fleetlab import Lab, env, playbook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
 
@@ -68,55 +72,23 @@ HOSTS = {
 }
 NETNS = sorted(["%s-fabric" % PREFIX, "%s-h-alpha" % PREFIX, "%s-h-beta" % PREFIX, "%s-h-gamma" % PREFIX,
                 "%s-e-default-web" % PREFIX, "%s-e-shop-plain" % PREFIX, "%s-e-default-api" % PREFIX])
-RECAP = re.compile(r"^localhost\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.M)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
-def env():
-    e = dict(os.environ)
-    e.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"), ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-             ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=BIN + os.pathsep + e.get("PATH", ""))
-    e.pop("PALISADE_LAB_PREFIX", None)
-    return e
-
-
 class Run(object):
-    def __init__(self, proc):
-        self.rc, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
-        match = RECAP.search(self.out)
-        self.changed = int(match.group(1)) if match else None
+    """A lab.yml run; ``changed`` is the count of localhost, the one host lab.yml runs on."""
+
+    def __init__(self, run):
+        self.rc, self.out, self.err = run.rc, run.out, run.err
+        self.changed = run.recap["localhost"]["changed"] if "localhost" in run.recap else None
 
     def __repr__(self):
         return "rc=%s\n--- stdout\n%s\n--- stderr\n%s" % (self.rc, self.out[-8000:], self.err[-4000:])
 
 
 def lab_yml(inventory, state, *args, **kwargs):
-    cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(REPO, "playbooks", "lab.yml"),
-           "-e", "lab_state=%s" % state] + list(args)
-    run = Run(subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=600, check=False))
-    if kwargs.get("check", True):
-        assert run.rc == 0, run
-    return run
-
-
-def write_inventory(path, prefix):
-    doc = {"all": {
-        "vars": {"palisade_lab_prefix": prefix, "palisade_namespaces": {"default": {"labels": {}}},
-                 "palisade_policies": []},
-        "children": {"palisade_nodes": {
-            "vars": {"ansible_connection": "palisade.ebpf.netns", "ansible_python_interpreter": "/usr/bin/python3"},
-            "hosts": HOSTS,
-        }},
-    }}
-    with open(path, "w") as handle:
-        yaml.safe_dump(doc, handle, sort_keys=False)
-    return path
-
-
-def sh(*cmd, **kwargs):
-    return subprocess.run(cmd, capture_output=True, text=True, check=kwargs.get("check", True),
-                          timeout=kwargs.get("timeout", 60), input=kwargs.get("input"))
+    return Run(playbook("lab.yml", inventory, "-e", "lab_state=%s" % state, *args, check=kwargs.get("check", True)))
 
 
 def in_netns(ns, source, *args):
@@ -124,17 +96,13 @@ def in_netns(ns, source, *args):
     return sh("ip", "netns", "exec", ns, "/usr/bin/python3", "-c", textwrap.dedent(source), *args)
 
 
-def netns_names():
-    return sorted(line.split()[0] for line in sh("ip", "netns", "list").stdout.splitlines() if line.strip())
-
-
 def root_state():
     return {
         "links": [re.sub(r"^\d+: ", "", line).split("\\")[0].strip()
-                  for line in sh("ip", "-o", "link", "show").stdout.splitlines()],
-        "routes": [line.strip() for line in sh("ip", "route", "show", "table", "all").stdout.splitlines()]
-        + [line.strip() for line in sh("ip", "-6", "route", "show", "table", "all").stdout.splitlines()],
-        "addrs": [line.strip() for line in sh("ip", "-o", "addr", "show").stdout.splitlines()],
+                  for line in sh("ip", "-o", "link", "show").splitlines()],
+        "routes": [line.strip() for line in sh("ip", "route", "show", "table", "all").splitlines()]
+        + [line.strip() for line in sh("ip", "-6", "route", "show", "table", "all").splitlines()],
+        "addrs": [line.strip() for line in sh("ip", "-o", "addr", "show").splitlines()],
     }
 
 
@@ -210,23 +178,16 @@ def baseline():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, baseline):
-    inventory = write_inventory(str(tmp_path_factory.mktemp("lab") / "hosts.yml"), PREFIX)
-    state = {"inventory": inventory, "runs": []}
-    try:
-        state["runs"].append(lab_yml(inventory, "present", "--diff"))
-        yield state
-    finally:
-        # Whatever happened: tear the lab down (the absent tests did it already
-        # when they ran; then this is the no-op it must be).
-        run = lab_yml(inventory, "absent", check=False)
-        assert run.rc == 0, run
+def lab(lab_factory, baseline):  # pylint: disable=unused-argument
+    """The lab, up: its inventory and the runs of lab.yml that made it."""
+    made = lab_factory(PREFIX, HOSTS)
+    return {"inventory": made.inventory, "runs": [Run(made.first_up)]}
 
 
 # --- tests ----------------------------------------------------------------------------------------
 
 def test_check_mode_on_a_fresh_prefix_changes_nothing(tmp_path, baseline):
-    inventory = write_inventory(str(tmp_path / "hosts.yml"), CHECK_PREFIX)
+    inventory = Lab(tmp_path, CHECK_PREFIX, copy.deepcopy(HOSTS)).inventory
     run = lab_yml(inventory, "present", "--check", "--diff")
     assert run.changed and run.changed > 0, run  # it reports what it would do ...
     assert "+netns %s-fabric (fabric)" % CHECK_PREFIX in run.out  # the diff's after
@@ -253,23 +214,23 @@ def test_present_creates_every_namespace_and_only_the_ctl_veth_in_root(lab, base
     # the lab does not plumb endpoints: they hold nothing but lo
     for ns in NETNS:
         if "-e-" in ns:
-            assert [line.split(":")[1].strip() for line in sh("ip", "-n", ns, "-o", "link").stdout.splitlines()] == ["lo"]
-            assert sh("ip", "-n", ns, "-4", "route", "show").stdout.strip() == ""
+            assert [line.split(":")[1].strip() for line in sh("ip", "-n", ns, "-o", "link").splitlines()] == ["lo"]
+            assert sh("ip", "-n", ns, "-4", "route", "show").strip() == ""
 
 
 def test_hosts_carry_their_address_routes_and_forwarding(lab):
     ns = "%s-h-alpha" % PREFIX
-    assert "inet %s/32" % IPS["alpha"] in sh("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "eth0").stdout
-    routes = sorted(line.strip() for line in sh("ip", "-n", ns, "-4", "route", "show").stdout.splitlines())
+    assert "inet %s/32" % IPS["alpha"] in sh("ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "eth0")
+    routes = sorted(line.strip() for line in sh("ip", "-n", ns, "-4", "route", "show").splitlines())
     assert routes == sorted("%s dev eth0 proto static scope link" % ip
                             for ip in ["169.254.199.1", IPS["beta"], IPS["gamma"]])
-    assert sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
+    assert sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
 
 
 @pytest.mark.parametrize("src, dst", [("alpha", "beta"), ("beta", "gamma"), ("gamma", "alpha")])
 def test_hosts_ping_each_other_over_the_underlay(lab, src, dst):
     result = in_netns("%s-h-%s" % (PREFIX, src), PING, IPS[dst])
-    assert "reply from %s" % IPS[dst] in result.stdout
+    assert "reply from %s" % IPS[dst] in result
 
 
 def test_endpoint_http_answers_200_for_any_method(lab):
@@ -282,7 +243,7 @@ def test_endpoint_http_answers_200_for_any_method(lab):
             r = conn.getresponse()
             seen.append([r.status, r.read().decode()])
         print(json.dumps(seen))
-    """).stdout
+    """)
     seen = json.loads(out)
     assert [pair[0] for pair in seen] == [200, 200, 200]
     assert seen[1][1].startswith("palisade-lab endpoint default/web: POST /any/path?q=1 -> 200")
@@ -292,7 +253,7 @@ def test_endpoint_without_ports_serves_http_on_80(lab):
     out = in_netns("%s-e-shop-plain" % PREFIX, """
         import urllib.request
         print(urllib.request.urlopen("http://127.0.0.1:80/", timeout=5).status)
-    """).stdout
+    """)
     assert out.strip() == "200"
 
 
@@ -303,7 +264,7 @@ def test_endpoint_udp_port_echoes(lab):
         s.settimeout(5)
         s.sendto(b"echo me", ("127.0.0.1", 5353))
         print(s.recvfrom(100)[0].decode())
-    """).stdout
+    """)
     assert out.strip() == "echo me"
 
 
@@ -312,7 +273,7 @@ def test_sctp_port_is_skipped_with_a_warning_when_the_kernel_lacks_it(lab):
     warning = "endpoint default/web: port 3868/SCTP is not served: the running kernel does not support SCTP"
     if sctp_supported():
         assert warning not in first.out + first.err
-        listening = sh("ip", "netns", "exec", "%s-e-default-web" % PREFIX, "cat", "/proc/net/sctp/eps").stdout
+        listening = sh("ip", "netns", "exec", "%s-e-default-web" % PREFIX, "cat", "/proc/net/sctp/eps")
         assert " 3868 " in listening
     else:
         assert warning in re.sub(r"\s+", " ", first.out + first.err)
@@ -321,11 +282,11 @@ def test_sctp_port_is_skipped_with_a_warning_when_the_kernel_lacks_it(lab):
 def test_ssh_host_is_reachable_and_sees_its_namespace_and_the_machine_bpffs(lab):
     script = "ls /sys/class/net; stat -f -c %T /sys/fs/bpf; stat -c '%d %i' /sys/fs/bpf"
     run = sh("ssh", "-i", KEY, *(SSH_OPTS + ["root@%s" % IPS["gamma"], script]))
-    lines = run.stdout.split()
-    assert lines[:2] == ["eth0", "lo"], run.stdout  # the host namespace's sysfs, not the machine's
+    lines = run.split()
+    assert lines[:2] == ["eth0", "lo"], run  # the host namespace's sysfs, not the machine's
     assert lines[2] == "bpf_fs"
-    assert " ".join(lines[3:5]) == sh("stat", "-c", "%d %i", "/sys/fs/bpf").stdout.strip()
-    assert sh("ssh", "-i", KEY, *(SSH_OPTS + ["root@%s" % IPS["gamma"], "true"])).returncode == 0
+    assert " ".join(lines[3:5]) == sh("stat", "-c", "%d %i", "/sys/fs/bpf").strip()
+    sh("ssh", "-i", KEY, *(SSH_OPTS + ["root@%s" % IPS["gamma"], "true"]))  # fails unless ssh exits 0
 
 
 def test_ansible_manages_the_ssh_host(lab):
@@ -359,7 +320,7 @@ def test_present_repairs_drift(lab):
     with open(pidfile) as handle:
         assert int(handle.read()) != old
     in_netns("%s-h-beta" % PREFIX, PING, IPS["alpha"])
-    assert sh("ssh", "-i", KEY, *(SSH_OPTS + ["root@%s" % IPS["gamma"], "true"])).returncode == 0
+    sh("ssh", "-i", KEY, *(SSH_OPTS + ["root@%s" % IPS["gamma"], "true"]))  # fails unless ssh exits 0
     assert lab_yml(lab["inventory"], "present").changed == 0
 
 
@@ -391,5 +352,6 @@ def test_absent_removes_everything_the_lab_made_and_nothing_else(lab, baseline):
 
 
 def test_absent_twice_changes_nothing(lab):
+    lab_yml(lab["inventory"], "absent")
     run = lab_yml(lab["inventory"], "absent")
     assert run.changed == 0, run

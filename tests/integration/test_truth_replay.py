@@ -23,8 +23,6 @@ import re
 import pytest
 import yaml
 
-from tests.support.fleetlab import Lab, netns_list
-
 from tests.support import k8s_e2e_cases as e2e
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")
@@ -158,26 +156,11 @@ CASES = [from_e2e(n) for n in (
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(lab_factory):
     namespaces = {ns: {"labels": {"ns": ns}} for ns in NAMESPACES}
-    lab = Lab(tmp_path_factory.mktemp("replay"), PREFIX, hosts(), namespaces=namespaces)
     # Ansible's pipelining (fewer round trips per task; the playbooks are the
     # same) keeps the eleven site.yml runs within the time budget.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ANSIBLE_PIPELINING", "True")
-        try:
-            lab.up()
-            yield lab
-        finally:
-            lab.hosts = hosts()
-            lab.write()
-            lab.down()
-    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
-    assert left == [], "lab namespaces left behind: %s" % left
-    assert not os.path.exists(lab.state_dir)
-    pins = [d for d in os.listdir("/sys/fs/bpf/palisade") if d.startswith(PREFIX + "-")] \
-        if os.path.isdir("/sys/fs/bpf/palisade") else []
-    assert pins == [], "pinned eBPF objects left behind: %s" % pins
+    return lab_factory(PREFIX, hosts(), namespaces=namespaces, environment={"ANSIBLE_PIPELINING": "True"})
 
 
 def cells():

@@ -34,7 +34,7 @@ def installed(tmp_path_factory):
 def test_tarball_carries_no_local_state(installed):
     root = installed / "ansible_collections" / "palisade" / "ebpf"
     assert (root / "MANIFEST.json").exists()
-    for junk in (".venv", "collections", ".pytest_cache", "tests/output"):
+    for junk in (".venv", "collections", ".pytest_cache", "tests/output", "tools"):
         assert not (root / junk).exists(), junk
 
 

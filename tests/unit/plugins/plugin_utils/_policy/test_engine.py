@@ -2,12 +2,9 @@
 cache, and a few end-to-end runs through the parser."""
 
 import copy
-import importlib.util
 import json
 import pickle
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +15,7 @@ from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import state
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
 
 from tests.support.policy_ir import endpoint, http_rule, in_ns, landing_rule, peer_rule, port, rule, sel, starwars
-from tests.support.paths import REPO
-
-ROOT = Path(REPO)
+from tools import fleetgen
 
 
 def canonical(policy, fleet_model):
@@ -302,13 +297,9 @@ def test_a_cache_written_by_other_code_is_not_used(tmp_path):
 
 
 def test_generated_fleet_incremental_equals_full():
-    """A small fleet from the benchmark's generator (every policy template,
+    """A small fleet from tools/fleetgen.py (every policy template,
     through the parser): one endpoint to a new identity, then to an
     existing one, each through the persistent cache."""
-    spec = importlib.util.spec_from_file_location("palisade_bench_fleetgen", ROOT / "bench" / "fleetgen.py")
-    fleetgen = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = fleetgen  # dataclasses look their module up there
-    spec.loader.exec_module(fleetgen)
     generated = fleetgen.generate(fleetgen.FleetSpec(hosts=8, endpoints_per_host=15, identities=40, namespaces=3,
                                                      policies=3 * fleetgen.TEMPLATE_COUNT, seed=5))
     rules = parse.parse_documents(generated.policy_sources())

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palisade.ebpf developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Deterministic synthetic fleets for the benchmarks.
+"""Deterministic synthetic fleets for the benchmarks (P1) and the tests.
 
 ``generate(FleetSpec(...))`` returns host variables in the inventory schema
 (docs/inventory.md), ``palisade_namespaces`` and a list of policy
@@ -32,9 +32,10 @@ Shape of a fleet:
   rules. The first documents use every template once, so any fleet with at
   least TEMPLATE_COUNT (21) policies has all of them. Every document is valid.
 
-Command line: ``python bench/fleetgen.py --endpoints 600 --summary`` prints
-what a spec gives; ``--write DIR`` writes it as an Ansible inventory
-(hosts.yml, host_vars/, group_vars/all.yml, policies/generated.yaml).
+Command line (from the repository root): ``python -m tools.fleetgen
+--endpoints 600 --summary`` prints what a spec gives; ``--write DIR`` writes
+it as an Ansible inventory (hosts.yml, host_vars/, group_vars/all.yml,
+policies/generated.yaml).
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-"""Helpers for integration tests: a lab fleet on this machine, playbook runs,
-and read-only views of kernel state inside the lab's namespaces.
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palisade.ebpf developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A lab fleet on this machine, driven through the collection's playbooks:
+lab.yml builds and removes it, site.yml deploys it, verify.yml and trace.yml
+give real and computed verdicts. Used by the integration tests and by
+benchmark P5 (bench/p5_l7.py).
 
-Every lab uses its own prefix, so its namespaces, links, routes and processes
-are recognisably the test's and are removed by name in teardown.
+Every lab uses its own prefix, so its namespaces, links, routes and
+processes are recognisably its own and lab.yml removes them by name.
 """
 
 import json
@@ -12,12 +17,14 @@ import subprocess
 
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".venv", "bin")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 
 
 class Run(object):
+    """One ansible-playbook run: exit code, output and the recap per host."""
+
     def __init__(self, proc):
         self.rc = proc.returncode
         self.out = proc.stdout
@@ -34,7 +41,9 @@ class Run(object):
         return "rc=%s\n--- stdout\n%s\n--- stderr\n%s" % (self.rc, self.out[-6000:], self.err[-3000:])
 
 
-def env():
+def env(extra=None):
+    """The environment of a playbook run: this checkout's collection and
+    configuration, the venv's tools, plain output."""
     e = dict(os.environ)
     e.update(
         ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"),
@@ -44,69 +53,57 @@ def env():
         ANSIBLE_HOST_KEY_CHECKING="False",
         PATH=BIN + os.pathsep + e.get("PATH", ""),
     )
+    # The inventory names the lab's prefix; a prefix left in the caller's shell must not override it.
+    e.pop("PALISADE_LAB_PREFIX", None)
+    e.update(extra or {})
     return e
 
 
-TARGET_PYTHON = "/usr/bin/python3"   # the modules' interpreter on a host: it has bcc and pyroute2
-
-
-def target_has(module):
-    """Whether the target interpreter can import ``module``."""
-    try:
-        return subprocess.run([TARGET_PYTHON, "-c", "import %s" % module], capture_output=True, check=False).returncode == 0
-    except OSError:
-        return False
-
-
-def run_module(netns_path, module, args, check=False, diff=False, interpreter=TARGET_PYTHON, extra_env=None):
-    """palisade.ebpf.<module> run ad hoc inside the network namespace at
-    ``netns_path`` -> (rc, result, output). ``result`` is the module's result
-    as the default callback prints it; that callback drops 'failed', which is
-    put back from the FAILED! status."""
-    cmd = ["nsenter", "--net=" + netns_path, os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=" + interpreter, "-m", "palisade.ebpf." + module, "-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    if diff:
-        cmd.append("--diff")
-    run_env = env()
-    run_env.update(ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-                   ANSIBLE_DEPRECATION_WARNINGS="0", **(extra_env or {}))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd="/", check=False)
-    output = proc.stdout + proc.stderr
-    match = re.search(r"^localhost \| (SUCCESS|CHANGED|FAILED!) => ", output, re.M)
-    assert match, "no result in ansible output (rc=%d):\n%s" % (proc.returncode, output)
-    result = json.JSONDecoder().raw_decode(output[match.end():])[0]
-    result["failed"] = match.group(1) == "FAILED!"
-    return proc.returncode, result, output
-
-
-def playbook(name, inventory, *args, check=True):
+def playbook(name, inventory, *args, check=True, environment=None):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(REPO, "playbooks", name)] + list(args)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=900, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(environment), cwd=REPO, timeout=900, check=False)
     run = Run(proc)
     if check:
         assert run.rc == 0, run
     return run
 
 
-class Lab(object):
-    """A lab fleet: an inventory file plus present/absent through lab.yml."""
+def _check_mode(args):
+    return "--check" in args or "-C" in args
 
-    def __init__(self, tmpdir, prefix, hosts, namespaces=None, policies=None):
+
+def _limited(args):
+    return any(a in ("-l", "--limit") or a.startswith("--limit=") for a in args)
+
+
+class Lab(object):
+    """A lab fleet: an inventory file plus present/absent through lab.yml.
+
+    The lab remembers the inventory its last successful full site.yml run
+    deployed, so that ``ensure_site()`` can skip a run that would change
+    nothing, and whether site.yml ever changed its hosts, so that
+    ``ensure_fresh()`` can give a test hosts nothing was deployed to. A
+    caller that changes the hosts behind the lab's back (kills a process,
+    deletes a route) and does not repair it calls ``invalidate()``.
+    """
+
+    def __init__(self, tmpdir, prefix, hosts, namespaces=None, policies=None, environment=None):
         self.dir = str(tmpdir)
         self.prefix = prefix
         self.hosts = hosts
         self.inventory = os.path.join(self.dir, "hosts.yml")
         self.extra = {"palisade_lab_prefix": prefix, "palisade_namespaces": namespaces or {"default": {"labels": {}}},
                       "palisade_policies": policies or []}
+        self.environment = dict(environment or {})
+        self.deployed = None      # inventory text of the last successful full site.yml run, if still true
+        self.site_changed = False  # a site.yml run (not --check) may have changed the hosts since up()
         self.write()
 
     @property
     def state_dir(self):
         return "/var/lib/palisade-lab/%s" % self.prefix
 
-    def write(self):
+    def document(self):
         hosts = {}
         for name, spec in self.hosts.items():
             hv = dict(spec)
@@ -119,9 +116,14 @@ class Lab(object):
                 hv.setdefault("ansible_connection", "palisade.ebpf.netns")
             hv.setdefault("ansible_python_interpreter", "/usr/bin/python3")
             hosts[name] = hv
-        doc = {"all": {"vars": self.extra, "hosts": hosts}}
+        return {"all": {"vars": self.extra, "hosts": hosts}}
+
+    def text(self):
+        return yaml.safe_dump(self.document(), sort_keys=False)
+
+    def write(self):
         with open(self.inventory, "w") as f:
-            yaml.safe_dump(doc, f, sort_keys=False)
+            f.write(self.text())
 
     def endpoints(self):
         for host, spec in self.hosts.items():
@@ -137,21 +139,50 @@ class Lab(object):
     def host_netns(self, host):
         return "%s-h-%s" % (self.prefix, host)
 
-    def up(self):
-        return playbook("lab.yml", self.inventory, "-e", "lab_state=present")
+    def playbook(self, name, *args, check=True):
+        return playbook(name, self.inventory, *args, check=check, environment=self.environment)
 
-    def down(self):
-        return playbook("lab.yml", self.inventory, "-e", "lab_state=absent")
+    def up(self, *args):
+        return self.playbook("lab.yml", "-e", "lab_state=present", *args)
+
+    def down(self, *args, check=True):
+        run = self.playbook("lab.yml", "-e", "lab_state=absent", *args, check=check)
+        if run.rc == 0 and not _check_mode(args):
+            self.deployed, self.site_changed = None, False
+        return run
 
     def site(self, *args, check=True):
-        return playbook("site.yml", self.inventory, *args, check=check)
+        run = self.playbook("site.yml", *args, check=check)
+        if not _check_mode(args):
+            if run.rc == 0 and not _limited(args):
+                self.deployed = self.text()
+            elif run.changed() or not run.recap:
+                self.deployed = None
+            self.site_changed = self.site_changed or bool(run.changed()) or not run.recap
+        return run
+
+    def invalidate(self):
+        """Forget that the hosts are deployed: the next ensure_site() runs site.yml."""
+        self.deployed = None
+
+    def ensure_site(self):
+        """Deploy the current inventory unless the last site.yml run already did."""
+        if self.deployed != self.text():
+            return self.site()
+        return None
+
+    def ensure_fresh(self):
+        """Hosts site.yml never changed: the lab rebuilt if a run changed them."""
+        if self.site_changed:
+            self.down()
+            self.up()
 
     def probe(self, probes, timeout=1.5):
         """Run verify.yml with explicit probes; return verdicts in order."""
         path = os.path.join(self.dir, "probes.json")
         with open(path, "w") as f:
             json.dump({"palisade_probes": probes, "palisade_probe_timeout": timeout}, f)
-        run = playbook("verify.yml", self.inventory, "-e", "@" + path, "-v")
+        run = self.playbook("verify.yml", "-e", "@" + path, "-v")
         return verdicts_from(run.out, probes)
 
     def trace(self, probes):
@@ -159,7 +190,7 @@ class Lab(object):
         path = os.path.join(self.dir, "trace.json")
         with open(path, "w") as f:
             json.dump({"palisade_probes": probes}, f)
-        run = playbook("trace.yml", self.inventory, "-e", "@" + path, "-v")
+        run = self.playbook("trace.yml", "-e", "@" + path, "-v")
         for match in re.finditer(r"^ok: \[localhost\] => (\{.*\})$", run.out, re.M):
             data = json.loads(match.group(1))
             if isinstance(data.get("results"), list) and all("l4" in r for r in data["results"]):
@@ -183,26 +214,3 @@ def verdicts_from(out, probes):
         src = p["from"] if "/" in p["from"] else "default/" + p["from"]
         out_list.append(found.get((src, p["to"], int(p["port"]), p.get("protocol", "TCP"))))
     return out_list
-
-
-def sh(*cmd):
-    """Read-only inspection of kernel state (tests only; modules never shell out)."""
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-
-def netns_list():
-    return sorted(line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line.strip())
-
-
-def snapshot(lab):
-    """Links, addresses, routes and neighbours of every namespace of the lab."""
-    state = {}
-    for ns in netns_list():
-        if ns.startswith(lab.prefix + "-"):
-            state[ns] = {
-                "links": sh("ip", "-n", ns, "-o", "link", "show"),
-                "addrs": sh("ip", "-n", ns, "-o", "addr", "show"),
-                "routes": sh("ip", "-n", ns, "route", "show", "table", "all"),
-                "neigh": sh("ip", "-n", ns, "neigh", "show", "nud", "permanent"),
-            }
-    return state
