@@ -17,9 +17,7 @@ import os
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError, missing_bcc
 
 BPF_ANY = 0
-BPF_NOEXIST = 1
 BPF_OBJ_NAME_LEN = 16
-BPFFS_MAGIC = 0xCAFE4A11
 
 _LIB = None
 

@@ -202,14 +202,6 @@ def cli_one(sock_path, command, timeout=CLI_TIMEOUT):
     return cli(sock_path, [command], timeout)[0]
 
 
-def answers(sock_path, timeout=1.0):
-    """True when the stats socket answers ``show info``."""
-    try:
-        return "Pid:" in cli_one(sock_path, "show info", timeout)
-    except L7ProxyError:
-        return False
-
-
 def show_info(sock_path, timeout=CLI_TIMEOUT):
     out = {}
     for line in cli_one(sock_path, "show info", timeout).splitlines():

@@ -46,12 +46,10 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SERVER_SCRIPT_NAME = "palisade_lab_server.py"
 SERVER_PYTHON = "/usr/bin/python3"
-SSHD = "/usr/sbin/sshd"
 CLIENT_KEY_NAME = "id_ed25519"
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 AUTHORIZED_KEYS_NAME = "authorized_keys"
 RECORD_NAME = "lab.json"
-SSH_CONNECTIONS = ("ssh", "paramiko", "smart")
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 DEFAULT_PORTS = ((80, "TCP"),)

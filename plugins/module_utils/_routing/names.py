@@ -28,7 +28,6 @@ PROTOCOL_NAMES = {
     188: "ospf", 189: "rip", 192: "eigrp",
 }
 _PROTOCOL_NUMBERS = dict((v, k) for k, v in PROTOCOL_NAMES.items())
-RTPROT_KERNEL = 2
 RTPROT_STATIC = 4
 
 

@@ -392,17 +392,6 @@ def _refuse_gathered_with(given, what):
         raise RoutingError("state=gathered only reads the owned %s: leave %s empty and purge false" % (what, what))
 
 
-def plan_routes(wanted, current, state="present", purge=False, protocol=ROUTE_PROTOCOL, tables=(), table_names=None):
-    """The route plan over every parsed route of the kernel: the scope is the
-    tables of the wanted routes plus ``tables``."""
-    kind = RouteKind(table_names, set(tables or ()) | set(r["table"] for r in wanted))
-    return plan(kind, wanted, [r for r in current if kind.in_scope(r)], state, purge, protocol)
-
-
-def plan_rules(wanted, current, state="present", purge=False, protocol=ROUTE_PROTOCOL, table_names=None):
-    return plan(RuleKind(table_names), wanted, current, state, purge, protocol)
-
-
 def reconcile_routes(backend, routes, state="present", purge=False, protocol=ROUTE_PROTOCOL, tables=None,
                      check_mode=False, table_names=None, family=IPV4):
     """palisade.ebpf.ip_route: make the kernel's routes match ``routes`` (user

@@ -33,13 +33,11 @@ RESERVED = (
     ("host", 1), ("world", 2), ("unmanaged", 3), ("health", 4), ("init", 5),
     ("remote-node", 6), ("kube-apiserver", 7), ("ingress", 8),
 )
-RESERVED_BY_NAME = dict(RESERVED)
 HOST = 1
 WORLD = 2
 REMOTE_NODE = 6
 FIRST_DERIVED = 256
 LAST_DERIVED = 2 ** 32 - 1
-WORLD_PREFIX = "0.0.0.0/0"
 
 KIND_RESERVED = "reserved"
 KIND_ENDPOINT = "endpoint"

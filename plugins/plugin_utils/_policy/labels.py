@@ -25,8 +25,6 @@ __metaclass__ = type
 
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import ir
 
-OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-
 
 def label_text(label):
     """``source:key=value;``, one label as it appears in a label string."""

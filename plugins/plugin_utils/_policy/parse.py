@@ -98,11 +98,6 @@ def parse_documents(docs, memo=None):
     return [rule for dummy, rule in parsed]
 
 
-def parse_document(origin, document):
-    """One document -> [ir.Rule] (no duplicate check across documents)."""
-    return [rule for dummy, rule in _document(Doc(origin), document)[1]]
-
-
 def _document(doc, raw):
     if not isinstance(raw, dict):
         doc.fail("document", "a policy document must be a mapping, got %s" % type_name(raw))

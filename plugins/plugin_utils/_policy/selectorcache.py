@@ -224,10 +224,6 @@ class SelectorCache:
         found = self.selections.get(key)
         return len(found) if found is not None else len(self.packed[key])
 
-    @property
-    def hits(self):
-        return self.lookups - self.evaluations
-
     def contains(self, key, number):
         packed = self.packed.get(key)
         if packed is not None:

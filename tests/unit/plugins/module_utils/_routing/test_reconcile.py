@@ -18,6 +18,17 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors impo
 from tests.support.netlink_fakes import LINKS, P, FakeBackend, kernel_default_rules, parsed_routes, route_msg, rule_msg
 
 
+def plan_routes(wanted, current, state="present", purge=False, protocol=P, tables=(), table_names=None):
+    """The route plan over every parsed route of the kernel: the scope is the
+    tables of the wanted routes plus ``tables`` (as reconcile_routes scopes it)."""
+    kind = rc.RouteKind(table_names, set(tables or ()) | set(r["table"] for r in wanted))
+    return rc.plan(kind, wanted, [r for r in current if kind.in_scope(r)], state, purge, protocol)
+
+
+def plan_rules(wanted, current, state="present", purge=False, protocol=P, table_names=None):
+    return rc.plan(rc.RuleKind(table_names), wanted, current, state, purge, protocol)
+
+
 def want(*specs, **kw):
     return rt.normalize_routes(list(specs), kw.get("state", "present"))
 
@@ -28,7 +39,7 @@ def labels(routes):
 
 def test_plan_add_into_empty_table_orders_link_routes_first():
     wanted = want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}, {"dst": "192.0.2.12", "dev": "eth0"})
-    plan = rc.plan_routes(wanted, [], protocol=P)
+    plan = plan_routes(wanted, [], protocol=P)
     assert [(i.op, rt.format_route(i.entry)) for i in plan.install] == [
         ("add", "192.0.2.12/32 dev eth0 scope link table main"),
         ("add", "10.1.2.0/24 via 192.0.2.12 dev eth0 table main"),
@@ -39,14 +50,14 @@ def test_plan_add_into_empty_table_orders_link_routes_first():
 
 def test_plan_noop_when_in_place():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2))
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P)
+    plan = plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P)
     assert plan.install == [] and plan.remove == []
     assert plan.before == plan.after
 
 
 def test_plan_replace_changed_attributes():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2))
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.13", "dev": "eth0"}), current, protocol=P)
+    plan = plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.13", "dev": "eth0"}), current, protocol=P)
     assert [(i.op, rt.format_route(i.entry), rt.format_route(i.old)) for i in plan.install] == [
         ("replace", "10.1.2.0/24 via 192.0.2.13 dev eth0 table main", "10.1.2.0/24 via 192.0.2.12 dev eth0 table main")]
     assert plan.remove == []
@@ -56,7 +67,7 @@ def test_plan_replace_changed_attributes():
 
 def test_plan_metric_is_identity_not_attribute():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2, metric=10))
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P, purge=True)
+    plan = plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P, purge=True)
     assert [i.op for i in plan.install] == ["add"]
     assert labels(plan.remove) == ["10.1.2.0/24 via 192.0.2.12 dev eth0 metric 10 table main"]
 
@@ -64,7 +75,7 @@ def test_plan_metric_is_identity_not_attribute():
 def test_plan_foreign_route_with_same_key_is_a_conflict():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.99", oif=2, proto=4))
     with pytest.raises(RoutingError) as info:
-        rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P)
+        plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"}), current, protocol=P)
     message = str(info.value)
     assert "nothing was changed" in message
     assert "10.1.2.0/24 via 192.0.2.99 dev eth0 table main" in message
@@ -74,7 +85,7 @@ def test_plan_foreign_route_with_same_key_is_a_conflict():
 def test_plan_conflicts_are_all_reported_at_once():
     current = parsed_routes(route_msg("10.1.2.0/24", oif=2, proto=4, scope=253), route_msg("10.1.3.0/24", oif=2, proto=16, scope=253))
     with pytest.raises(RoutingError) as info:
-        rc.plan_routes(want({"dst": "10.1.2.0/24", "dev": "eth0"}, {"dst": "10.1.3.0/24", "dev": "eth0"}), current, protocol=P)
+        plan_routes(want({"dst": "10.1.2.0/24", "dev": "eth0"}, {"dst": "10.1.3.0/24", "dev": "eth0"}), current, protocol=P)
     assert "static (4)" in str(info.value) and "dhcp (16)" in str(info.value)
 
 
@@ -87,28 +98,28 @@ def test_plan_purge_removes_only_owned_in_tables_in_scope():
         route_msg("10.1.8.0/24", gateway="192.0.2.18", oif=2, table=100),  # ours, other table
     )
     wanted = want({"dst": "10.1.2.0/24", "gateway": "192.0.2.12", "dev": "eth0"})
-    plan = rc.plan_routes(wanted, current, purge=True, protocol=P)
+    plan = plan_routes(wanted, current, purge=True, protocol=P)
     assert plan.install == []
     assert labels(plan.remove) == ["10.1.9.0/24 via 192.0.2.19 dev eth0 table main"]
     # Without purge the stale route stays.
-    assert rc.plan_routes(wanted, current, purge=False, protocol=P).remove == []
+    assert plan_routes(wanted, current, purge=False, protocol=P).remove == []
     # 'tables' widens the scope.
-    plan = rc.plan_routes(wanted, current, purge=True, protocol=P, tables=[100])
+    plan = plan_routes(wanted, current, purge=True, protocol=P, tables=[100])
     assert labels(plan.remove) == ["10.1.9.0/24 via 192.0.2.19 dev eth0 table main", "10.1.8.0/24 via 192.0.2.18 dev eth0 table 100"]
 
 
 def test_plan_purge_with_empty_list_and_tables():
     current = parsed_routes(route_msg("0.0.0.0/0", table=2004, rtype=2, scope=254, oif=1),
                             route_msg("10.1.9.0/24", gateway="192.0.2.19", oif=2))
-    plan = rc.plan_routes([], current, purge=True, protocol=P, tables=[2004])
+    plan = plan_routes([], current, purge=True, protocol=P, tables=[2004])
     assert labels(plan.remove) == ["local default dev lo scope host table 2004"]
-    assert rc.plan_routes([], current, purge=True, protocol=P).remove == []  # no table in scope
+    assert plan_routes([], current, purge=True, protocol=P).remove == []  # no table in scope
 
 
 def test_plan_absent_removes_owned_and_warns_on_foreign():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2),
                             route_msg("10.1.3.0/24", gateway="192.0.2.13", oif=2, proto=4))
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24"}, {"dst": "10.1.3.0/24"}, {"dst": "10.1.4.0/24"}, state="absent"),
+    plan = plan_routes(want({"dst": "10.1.2.0/24"}, {"dst": "10.1.3.0/24"}, {"dst": "10.1.4.0/24"}, state="absent"),
                           current, state="absent", protocol=P)
     assert labels(plan.remove) == ["10.1.2.0/24 via 192.0.2.12 dev eth0 table main"]
     assert plan.install == []
@@ -118,10 +129,10 @@ def test_plan_absent_removes_owned_and_warns_on_foreign():
 def test_plan_owned_duplicates_under_one_key():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2),
                             route_msg("10.1.2.0/24", gateway="192.0.2.13", oif=2))
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.13", "dev": "eth0"}), current, protocol=P)
+    plan = plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.13", "dev": "eth0"}), current, protocol=P)
     assert plan.install == []
     assert labels(plan.remove) == ["10.1.2.0/24 via 192.0.2.12 dev eth0 table main"]
-    plan = rc.plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.14", "dev": "eth0"}), current, protocol=P)
+    plan = plan_routes(want({"dst": "10.1.2.0/24", "gateway": "192.0.2.14", "dev": "eth0"}), current, protocol=P)
     assert [i.op for i in plan.install] == ["replace"]
     assert labels(plan.remove) == ["10.1.2.0/24 via 192.0.2.13 dev eth0 table main"]
 
@@ -269,7 +280,7 @@ def test_plan_rules_add_replace_purge():
     ]]
     current.sort(key=lambda r: r["priority"])
     wanted = ru.normalize_rules([{"priority": 9, "table": 2005, "fwmark": "0x200/0xf00"}, {"priority": 10, "table": "main", "src": "10.1.1.0/24"}])
-    plan = rc.plan_rules(wanted, current, purge=True, protocol=P)
+    plan = plan_rules(wanted, current, purge=True, protocol=P)
     assert [(i.op, ru.format_rule(i.entry)) for i in plan.install] == [
         ("replace", "9: from all fwmark 0x200/0xf00 lookup 2005"), ("add", "10: from 10.1.1.0/24 lookup main")]
     # No in-place replace for rules: the old rule is deleted after the add.
@@ -280,14 +291,14 @@ def test_plan_rules_add_replace_purge():
 def test_plan_rules_conflict_with_kernel_default_rule():
     current = [ru.parse_rule_msg(m) for m in kernel_default_rules()]
     with pytest.raises(RoutingError) as info:
-        rc.plan_rules(ru.normalize_rules([{"priority": 32766, "table": 100}]), current, protocol=P)
+        plan_rules(ru.normalize_rules([{"priority": 32766, "table": 100}]), current, protocol=P)
     assert "priority 32766" in str(info.value) and "'32766: from all lookup main'" in str(info.value)
     assert "kernel (2)" in str(info.value)
 
 
 def test_plan_rules_duplicates_keep_last_equal():
     current = [ru.parse_rule_msg(m) for m in [rule_msg(9, table=5), rule_msg(9, table=2004), rule_msg(9, table=2004)]]
-    plan = rc.plan_rules(ru.normalize_rules([{"priority": 9, "table": 2004}]), current, protocol=P)
+    plan = plan_rules(ru.normalize_rules([{"priority": 9, "table": 2004}]), current, protocol=P)
     assert plan.install == []
     assert [id(r) for r in plan.remove] == [id(current[0]), id(current[1])]
 

@@ -592,7 +592,7 @@ def test_duplicate_policy_names_both_origins():
 
 
 def test_parse_document_single():
-    rules = parse.parse_document("x#0", load(STARWARS_L3L4))
+    rules = parse.parse_documents([("x#0", load(STARWARS_L3L4))])
     assert rules[0].origin == "x#0"
 
 

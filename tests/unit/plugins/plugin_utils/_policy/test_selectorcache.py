@@ -23,7 +23,7 @@ def test_each_distinct_selector_is_evaluated_once_and_shared():
     # One subject selector and one peer selector, identical in all five rules.
     assert len(cache.keys()) == 1
     assert cache.evaluations == 1
-    assert cache.hits >= 9
+    assert cache.lookups - cache.evaluations >= 9  # the other lookups were hits
     assert cache.users[("selector", empire)] == {("subject", d) for d in policy.state.repository.digests} | \
         {("peer", d) for d in policy.state.repository.digests}
     assert cache.dump() == [{"selector": sc.key_text(("selector", empire)), "identities": 2, "users": 10}]
