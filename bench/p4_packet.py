@@ -123,13 +123,13 @@ def host_testrun(job):
     # Any-peer nodes at three levels: the peer's exact node hits, then the
     # any-peer chain is probed at 24 (tcp/22: miss), 8 (udp: miss) and 0 (hit).
     pol = handle("policy")
-    for level, proto, port in ((maps.LEVEL_EXACT, 6, 22), (maps.LEVEL_PROTO, 17, 0), (maps.LEVEL_ANY, 0, 0)):
-        pol.update(maps.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=maps.port_to_be16(port)),
-                   maps.PolicyValue(flags=maps.POL_F_ALLOW, allow_level=level))
+    for level, proto, port in ((abi.LEVEL_EXACT, 6, 22), (abi.LEVEL_PROTO, 17, 0), (abi.LEVEL_ANY, 0, 0)):
+        pol.update(abi.PolicyKey(policy_id=7, identity=0, dir_level=level, proto=proto, port=abi.port_to_be16(port)),
+                   abi.PolicyValue(flags=abi.POL_F_ALLOW, allow_level=level))
     endpoints = handle("endpoints")
-    ep = maps.EndpointConfig.from_buffer_copy(endpoints.lookup(maps.EndpointKey(ifindex=ep_if)))
-    ep.levels[1] = (1 << maps.LEVEL_EXACT) | (1 << maps.LEVEL_PROTO) | (1 << maps.LEVEL_ANY)
-    endpoints.update(maps.EndpointKey(ifindex=ep_if), ep)
+    ep = abi.EndpointConfig.from_buffer_copy(endpoints.lookup(abi.EndpointKey(ifindex=ep_if)))
+    ep.levels[1] = (1 << abi.LEVEL_EXACT) | (1 << abi.LEVEL_PROTO) | (1 << abi.LEVEL_ANY)
+    endpoints.update(abi.EndpointKey(ifindex=ep_if), ep)
     res["four_lookups"], retval = measure(loaded.fds["to_endpoint"])
     assert retval == 0xFFFFFFFF, retval
     loaded.close()
