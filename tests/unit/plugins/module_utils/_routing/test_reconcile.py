@@ -120,7 +120,7 @@ def test_plan_absent_removes_owned_and_warns_on_foreign():
     current = parsed_routes(route_msg("10.1.2.0/24", gateway="192.0.2.12", oif=2),
                             route_msg("10.1.3.0/24", gateway="192.0.2.13", oif=2, proto=4))
     plan = plan_routes(want({"dst": "10.1.2.0/24"}, {"dst": "10.1.3.0/24"}, {"dst": "10.1.4.0/24"}, state="absent"),
-                          current, state="absent", protocol=P)
+                       current, state="absent", protocol=P)
     assert labels(plan.remove) == ["10.1.2.0/24 via 192.0.2.12 dev eth0 table main"]
     assert plan.install == []
     assert len(plan.warnings) == 1 and "10.1.3.0/24" in plan.warnings[0] and "static (4)" in plan.warnings[0]
