@@ -231,19 +231,10 @@ gathered:
     - {dst: 0.0.0.0/0, dev: lo, table: 2004, type: local, scope: host, metric: 0, onlink: false}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
-from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors import RoutingError
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing.names import load_table_names
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing.netlink import (
-    HAS_PYROUTE2,
-    PYROUTE2_IMPORT_ERROR,
-    PYROUTE2_REQUIREMENT,
-    NetlinkBackend,
-)
-from ansible_collections.palisade.ebpf.plugins.module_utils._routing.reconcile import reconcile_routes
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.reconcile import reconcile_routes, run_module
 
 
 def main():
@@ -272,25 +263,7 @@ def main():
         required_if=[("state", "present", ["routes"]), ("state", "absent", ["routes"])],
         supports_check_mode=True,
     )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=str(PYROUTE2_IMPORT_ERROR))
-
-    params = module.params
-    try:
-        with NetlinkBackend() as backend:
-            result = reconcile_routes(
-                backend,
-                params["routes"],
-                state=params["state"],
-                purge=params["purge"],
-                protocol=params["protocol"],
-                tables=params["tables"],
-                check_mode=module.check_mode,
-                table_names=load_table_names(),
-            )
-    except RoutingError as exc:
-        module.fail_json(msg=str(exc))
-    exit_reconciled(module, result)
+    run_module(module, reconcile_routes, module.params["routes"], tables=module.params["tables"])
 
 
 if __name__ == "__main__":

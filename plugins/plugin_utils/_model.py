@@ -25,6 +25,7 @@ import pickle
 import re
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _k8s_names as k8s
 
 NODE_KEYS = ("ipv4", "pod_cidr")
 ENDPOINT_KEYS = ("name", "namespace", "labels", "ipv4", "ports", "netns", "interface")
@@ -32,12 +33,6 @@ PORT_KEYS = ("name", "port", "protocol")
 NAMESPACE_KEYS = ("labels",)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
-# Kubernetes object names: DNS-1123 subdomain for pods, DNS-1123 label for namespaces.
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# Label keys: optional DNS prefix, then a name of alphanumerics, '-', '_', '.'.
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Interface names: no '/', no whitespace, no ':' (alias syntax), not '.' or '..'.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@+=-]+$")
 _NETNS = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -96,26 +91,6 @@ def _ipv4_network(where, field, value):
         _fail(where, field, "%r is not a valid IPv4 CIDR (%s)" % (value, exc))
 
 
-def validate_label_key(key):
-    """Return an error string for a bad Kubernetes label key, or None."""
-    if not isinstance(key, str) or not key:
-        return "label keys must be non-empty strings"
-    prefix, dummy, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
-        return "label key %r has an invalid prefix" % key
-    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
-        return "label key %r is not a valid label name" % key
-    return None
-
-
-def validate_label_value(value):
-    if not isinstance(value, str):
-        return "label values must be strings, got %r" % (value,)
-    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
-        return "label value %r is not a valid label value" % value
-    return None
-
-
 _VALID_LABELS = set()  # (key, value) pairs already validated: label sets repeat across a fleet
 
 
@@ -133,7 +108,7 @@ def _labels(where, field, value):
         except TypeError:  # unhashable value; validation below explains it
             known = False
         if not known:
-            error = validate_label_key(key) or validate_label_value(val)
+            error = k8s.label_key_error(key) or k8s.label_value_error(val)
             if error:
                 _fail(where, "%s.%s" % (field, key), error)
             _VALID_LABELS.add((key, val))
@@ -158,8 +133,8 @@ def _ports(where, value):
             _fail(where, field + ".protocol", "must be one of %s, got %r" % ("|".join(PROTOCOLS), protocol))
         name = raw.get("name")
         if name is not None:
-            if not isinstance(name, str) or len(name) > 15 or not _PORT_NAME.fullmatch(name) or name.isdigit():
-                _fail(where, field + ".name", "%r is not a valid port name (IANA_SVC_NAME, at most 15 characters)" % (name,))
+            if not k8s.is_service_name(name, lower_case=True):
+                _fail(where, field + ".name", "%r is not a valid port name (%s)" % (name, k8s.PORT_NAME_RULE))
             if name in names:
                 _fail(where, field + ".name", "duplicate port name %r" % name)
             names.add(name)
@@ -175,12 +150,12 @@ def _endpoint(host, index, raw, node, pod_range):
     if not isinstance(raw, dict):
         _fail(where, "palisade_endpoints[%d]" % index, "must be a mapping")
     name = raw.get("name")
-    if not isinstance(name, str) or not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+    if not k8s.is_dns_subdomain(name):
         _fail(where, "name", "is required and must be a DNS-1123 name (lowercase alphanumerics, '-', '.'), got %r" % (name,))
     namespace = raw.get("namespace", "default") or "default"
     where = _where(host, naming.endpoint_key(raw), index)
     _check_keys(where, "endpoint", raw, ENDPOINT_KEYS)
-    if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
+    if not k8s.is_dns_label(namespace):
         _fail(where, "namespace", "%r is not a valid namespace name (DNS-1123 label)" % (namespace,))
     if "ipv4" not in raw:
         _fail(where, "ipv4", "is required")
@@ -232,7 +207,7 @@ def _namespaces(raw):
         raise InventoryError("palisade_namespaces: must be a mapping of namespace name to {labels: {...}}")
     for name, spec in raw.items():
         where = "palisade_namespaces.%s" % name
-        if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        if not k8s.is_dns_label(name):
             raise InventoryError("%s: %r is not a valid namespace name (DNS-1123 label)" % (where, name))
         spec = spec or {}
         if not isinstance(spec, dict):

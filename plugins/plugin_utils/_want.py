@@ -210,6 +210,21 @@ def policy_rules(ref, output, rulesets):
     return found
 
 
+def _once(memo, key, compute):
+    """``compute()`` once per key of ``memo``; a ValueError is kept as its
+    text and raised again for everyone who asks for that key."""
+    found = memo.get(key)
+    if found is None:
+        try:
+            found = compute()
+        except ValueError as exc:
+            found = str(exc)
+        memo[key] = found
+    if isinstance(found, str):
+        raise ValueError(found)
+    return found
+
+
 class ProxyWants:
     """``proxy_want`` for the hosts of one run: each distinct policy's map
     entries, and each ruleset, are computed once however many hosts use
@@ -220,29 +235,13 @@ class ProxyWants:
         self._rulesets = {}  # ruleset id -> build_ruleset(...) or error text
 
     def _policy(self, ref, output):
-        found = self._policies.get(ref)
-        if found is None:
+        def compute():
             rulesets = {}
-            try:
-                found = (policy_rules(ref, output, rulesets), rulesets)
-            except ValueError as exc:
-                found = str(exc)
-            self._policies[ref] = found
-        if isinstance(found, str):
-            raise ValueError(found)
-        return found
+            return policy_rules(ref, output, rulesets), rulesets
+        return _once(self._policies, ref, compute)
 
     def _ruleset(self, rid, canonical):
-        found = self._rulesets.get(rid)
-        if found is None:
-            try:
-                found = build_ruleset(rid, canonical)
-            except ValueError as exc:
-                found = str(exc)
-            self._rulesets[rid] = found
-        if isinstance(found, str):
-            raise ValueError(found)
-        return found
+        return _once(self._rulesets, rid, lambda: build_ruleset(rid, canonical))
 
     def want(self, share):
         """What HAProxy needs on the host of ``share`` (``_shares.host_share`` form):

@@ -34,6 +34,7 @@ import pytest
 
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import maps as dp_maps
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import pack_ipcache
+from ansible_collections.palisade.ebpf.plugins.module_utils._procfs import alive, children
 from tests.support.kernel import TARGET_PYTHON, sh, target_has
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -135,29 +136,6 @@ def in_netns(*args):
 
 def sizes(summary):
     return dict((name, m["entries"]) for name, m in summary["maps"].items())
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except (IOError, OSError):
-        return False
-    return stat[stat.rfind(")") + 2:].split()[:1] != ["Z"]
-
-
-def children(pid):
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    stat = f.read()
-            except (IOError, OSError):
-                continue
-            if stat[stat.rfind(")") + 2:].split()[1] == str(pid):
-                out.append(int(name))
-    return out
 
 
 class Proxy(object):

@@ -28,6 +28,7 @@ import textwrap
 
 import pytest
 
+from ansible_collections.palisade.ebpf.plugins.module_utils._procfs import alive
 from tests.support.kernel import netns_list as netns_names, sh
 from tools.fleetlab import Lab, env, playbook
 
@@ -113,14 +114,6 @@ def ours(line, prefix=PREFIX):
 def other_lab(line):
     """A line of another lab running concurrently (its <prefix>-ctl and routes over it)."""
     return re.search(r"\b[\w.]+-ctl\b", line) is not None and PREFIX not in line
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (IOError, OSError):
-        return False
 
 
 def lab_pids(state_dir=STATE_DIR):

@@ -234,46 +234,45 @@ def _shadowed_by_deny(key, want):
     return False
 
 
+def _to_write(want, have):
+    """(key, value, old value or None) of each entry that differs, in key order."""
+    get = have.get
+    return [(key, want[key], get(key)) for key in sorted(want) if get(key) != want[key]]
+
+
+def _to_remove(want, have):
+    """(key, old value) of each entry no longer wanted, in key order."""
+    return [(key, have[key]) for key in sorted(have) if key not in want]
+
+
 def plan_policy(want, have, namer):
     ops = []
-    for key in sorted(want):
-        value = want[key]
-        old = have.get(key)
-        if old == value:
-            continue
+    for key, value, old in _to_write(want, have):
         phase = "policy-deny" if _is_deny(value) else "policy-allow"
         ops.append(Op(phase, "policy", key, value, _line("+" if old is None else "~", namer, "policy", key, value, old)))
-    for key in sorted(have):
-        if key in want:
-            continue
+    for key, old in _to_remove(want, have):
         if _shadowed_by_deny(key, want):
             phase = "policy-shadowed"
-        elif _is_deny(have[key]):
+        elif _is_deny(old):
             phase = "policy-remove-deny"
         else:
             phase = "policy-remove-allow"
-        ops.append(Op(phase, "policy", key, None, _line("-", namer, "policy", key, None, have[key])))
+        ops.append(Op(phase, "policy", key, None, _line("-", namer, "policy", key, None, old)))
     return ops
 
 
 def plan_simple(map_name, want, have, namer, write_phase, remove_phase):
     ops = []
-    get = have.get
-    for key in sorted(key for key, value in want.items() if get(key) != value):
-        sign = "+" if key not in have else "~"
-        ops.append(Op(write_phase, map_name, key, want[key], _line(sign, namer, map_name, key, want[key], have.get(key))))
-    for key in sorted(key for key in have if key not in want):
-        ops.append(Op(remove_phase, map_name, key, None, _line("-", namer, map_name, key, None, have[key])))
+    for key, value, old in _to_write(want, have):
+        ops.append(Op(write_phase, map_name, key, value, _line("+" if old is None else "~", namer, map_name, key, value, old)))
+    for key, old in _to_remove(want, have):
+        ops.append(Op(remove_phase, map_name, key, None, _line("-", namer, map_name, key, None, old)))
     return ops
 
 
 def plan_endpoints(want, have, namer):
     ops = []
-    for key in sorted(want):
-        value = want[key]
-        old = have.get(key)
-        if old == value:
-            continue
+    for key, value, old in _to_write(want, have):
         line = _line("+" if old is None else "~", namer, "endpoints", key, value, old)
         if old is None:
             ops.append(Op("config-write", "endpoints", key, value, line))
@@ -304,9 +303,8 @@ def plan_endpoints(want, have, namer):
                 current = step
         written[-1].line = line  # the diff shows the change once
         ops.extend(written)
-    for key in sorted(have):
-        if key not in want:
-            ops.append(Op("config-remove", "endpoints", key, None, _line("-", namer, "endpoints", key, None, have[key])))
+    for key, old in _to_remove(want, have):
+        ops.append(Op("config-remove", "endpoints", key, None, _line("-", namer, "endpoints", key, None, old)))
     return ops
 
 

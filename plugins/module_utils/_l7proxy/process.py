@@ -43,6 +43,7 @@ import time
 from ansible_collections.palisade.ebpf.plugins.module_utils import _result
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import StateError, unpack_ipcache
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import L7_PROXY_PORT, L7_PROXY_UNIT
+from ansible_collections.palisade.ebpf.plugins.module_utils._procfs import alive, children, cmdline, read_pidfile
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import runtime, sockmap, summary as l7_summary
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy.runtime import L7ProxyError
 
@@ -55,25 +56,6 @@ LISTEN_ADDR = "127.0.0.1"
 
 
 # --- processes ----------------------------------------------------------------------------
-def alive(pid):
-    """True when pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except (IOError, OSError):
-        return False
-    return stat[stat.rfind(")") + 2:].split()[:1] != ["Z"]
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            raw = f.read()
-    except (IOError, OSError):
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
 def is_haproxy_with(pid, config):
     """pid is a live HAProxy started with ``-f config``."""
     if not pid or not alive(pid):
@@ -86,14 +68,6 @@ def is_haproxy_with(pid, config):
         if arg == "-f" and os.path.realpath(argv[i + 1]) == real:
             return True
     return False
-
-
-def read_pid(path):
-    text = runtime.read_file(path)
-    try:
-        return int(text.split()[0]) if text else None
-    except (ValueError, IndexError):
-        return None
 
 
 def sha256_file(path):
@@ -129,7 +103,7 @@ class Service(object):
 
     # -- observing ----------------------------------------------------------------------
     def master_pid(self):
-        pid = read_pid(self.pidfile)
+        pid = read_pidfile(self.pidfile)
         return pid if is_haproxy_with(pid, self.config) else None
 
     def worker_pid(self):
@@ -147,7 +121,7 @@ class Service(object):
         if worker:
             out.append(worker)
         if master:
-            out.extend(p for p in sockmap.children(master) if p not in out)
+            out.extend(p for p in children(master) if p not in out)
             out.append(master)
         return out
 
@@ -219,7 +193,7 @@ class Service(object):
         master = self.master_pid()
         if master is None:
             return False
-        workers = sockmap.children(master)
+        workers = children(master)
         for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
             targets = [master] if sig != signal.SIGKILL else [master] + workers
             for pid in targets:

@@ -72,24 +72,6 @@ def listener_inode(port, addresses=("127.0.0.1", "0.0.0.0"), proc_net="/proc/net
     return None
 
 
-def children(pid):
-    """Pids whose parent is pid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except (IOError, OSError):
-            continue
-        # the command may hold spaces and parentheses: fields after the last ')'
-        rest = stat[stat.rfind(")") + 2:].split()
-        if len(rest) > 1 and rest[1] == str(pid) and rest[0] != "Z":
-            out.append(int(name))
-    return sorted(out)
-
-
 def holder(inode, pids):
     """(pid, fd) of the first of pids with a descriptor on socket inode, or None."""
     target = "socket:[%d]" % inode

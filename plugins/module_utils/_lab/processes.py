@@ -20,7 +20,9 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _procfs as procfs
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab import plan as lab
+from ansible_collections.palisade.ebpf.plugins.module_utils._procfs import alive, cmdline, descendants, read_pidfile
 from ansible_collections.palisade.ebpf.plugins.module_utils._lab.kernel import netns_inode, netns_path
 
 START_TIMEOUT = 10.0
@@ -47,67 +49,6 @@ class LabRuntimeError(lab.LabError):
 
 
 # --- /proc -------------------------------------------------------------------------------
-
-def read_pidfile(path):
-    try:
-        with open(path) as handle:
-            text = handle.read().strip()
-    except (IOError, OSError):
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _stat_fields(pid):
-    """(state, ppid) of a process, or None when it does not exist."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            text = handle.read()
-    except (IOError, OSError):
-        return None
-    # comm may contain spaces and parentheses: split after the last ')'.
-    rest = text[text.rindex(")") + 2:].split()
-    return rest[0], int(rest[1])
-
-
-def alive(pid):
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def cmdline(pid):
-    """argv of a live process, or None (gone or a zombie)."""
-    if not alive(pid):
-        return None
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            raw = handle.read()
-    except (IOError, OSError):
-        return None
-    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
-
-
-def process_netns_inode(pid):
-    try:
-        return os.stat("/proc/%d/ns/net" % pid).st_ino
-    except OSError:
-        return None
-
-
-def descendants(pid):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields is not None:
-            children.setdefault(fields[1], []).append(int(entry))
-    result, todo = [], list(children.get(pid, ()))
-    while todo:
-        child = todo.pop()
-        result.append(child)
-        todo.extend(children.get(child, ()))
-    return result
-
 
 # --- identifying the lab's processes -------------------------------------------------------
 
@@ -143,7 +84,7 @@ def sshd_identity(pidfile, config):
 
 
 def _netns_name_of(pid, names):
-    inode = process_netns_inode(pid)
+    inode = procfs.netns_inode(pid)
     for name in names:
         if inode is not None and netns_inode(name) == inode:
             return name

@@ -27,13 +27,21 @@ __metaclass__ = type
 import errno
 from collections import namedtuple
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import ROUTE_PROTOCOL
-from ansible_collections.palisade.ebpf.plugins.module_utils._result import gathered, reconciled
+from ansible_collections.palisade.ebpf.plugins.module_utils._result import exit_reconciled, gathered, reconciled
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing import names as nm
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing import routes as rt
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing import rules as ru
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing.errors import NetlinkFailure, RoutingError
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing.family import IPV4
+from ansible_collections.palisade.ebpf.plugins.module_utils._routing.netlink import (
+    HAS_PYROUTE2,
+    PYROUTE2_IMPORT_ERROR,
+    PYROUTE2_REQUIREMENT,
+    NetlinkBackend,
+)
 from ansible_collections.palisade.ebpf.plugins.module_utils._routing.ownership import (
     is_owned,
     mark_delegated,
@@ -424,3 +432,20 @@ def reconcile_rules(backend, rules, state="present", purge=False, protocol=ROUTE
         return gather(kind, backend, protocol)
     wanted = ru.normalize_rules(rules, state, names, family)
     return reconcile(kind, backend, wanted, state, purge, protocol, check_mode)
+
+
+def run_module(module, reconcile, entries, **options):
+    """The body of palisade.ebpf.ip_route and ip_rule: ``reconcile``
+    (reconcile_routes or reconcile_rules) through one netlink socket, with
+    the module's common options; exits with the result contract."""
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=str(PYROUTE2_IMPORT_ERROR))
+    params = module.params
+    try:
+        with NetlinkBackend() as backend:
+            result = reconcile(backend, entries, state=params["state"], purge=params["purge"],
+                               protocol=params["protocol"], check_mode=module.check_mode,
+                               table_names=nm.load_table_names(), **options)
+    except RoutingError as exc:
+        module.fail_json(msg=str(exc))
+    exit_reconciled(module, result)

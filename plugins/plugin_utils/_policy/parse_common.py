@@ -19,17 +19,12 @@ import json
 import re
 import warnings
 
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _k8s_names as k8s
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import ir
 
 # --- Kubernetes name and label syntax (apimachinery validation) ----------
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
-# IANA service names (RFC 6335 5.1): letters, digits, '-', at least one letter,
-# no leading/trailing '-' and no '--'. Kubernetes wants them lower case.
-_SVC_NAME = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*\Z")
-_HAS_LETTER = re.compile(r"[A-Za-z]")
+# (the rules themselves: plugin_utils/_k8s_names.py, shared with the model)
 # RFC 7230 token (HTTP header field names).
 _HTTP_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
@@ -182,20 +177,18 @@ class Doc(object):
 
     def dns_subdomain(self, path, value):
         self.string(path, value, allow_empty=False)
-        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
-            self.fail(path, "%s is not a valid name (DNS-1123 subdomain: lower case letters, digits, '-' and '.', "
-                            "at most 253 characters, starting and ending with a letter or digit)" % q(value))
+        if not k8s.is_dns_subdomain(value):
+            self.fail(path, "%s is not a valid name (%s)" % (q(value), k8s.DNS_SUBDOMAIN_RULE))
         return value
 
     def dns_label(self, path, value):
         self.string(path, value, allow_empty=False)
-        if len(value) > 63 or not _DNS_LABEL.match(value):
-            self.fail(path, "%s is not a valid namespace (DNS-1123 label: lower case letters, digits and '-', "
-                            "at most 63 characters)" % q(value))
+        if not k8s.is_dns_label(value):
+            self.fail(path, "%s is not a valid namespace (%s)" % (q(value), k8s.DNS_LABEL_RULE))
         return value
 
     def label_key(self, path, key):
-        error = label_key_error(key)
+        error = k8s.label_key_error(key, quote=q)
         if error:
             self.fail(path, error)
         return key
@@ -207,34 +200,14 @@ class Doc(object):
             value = str(value)
         if not isinstance(value, str):
             self.fail(path, "label values must be strings, got %s" % type_name(value))
-        if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-            self.fail(path, "%s is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', "
-                            "starting and ending with a letter or digit)" % q(value))
+        error = k8s.label_value_error(value, quote=q)
+        if error:
+            self.fail(path, error)
         return value
 
 
 def _key_order(key):
     return (type(key).__name__, str(key))
-
-
-def label_key_error(key):
-    """Why ``key`` is not a Kubernetes label key (qualified name), or None."""
-    if not isinstance(key, str):
-        return "label keys must be strings, got %s" % type_name(key)
-    if not key:
-        return "label keys must not be empty"
-    parts = key.split("/")
-    if len(parts) > 2:
-        return "%s is not a valid label key (at most one '/')" % q(key)
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix):
-            return "%s is not a valid label key (the prefix before '/' must be a DNS subdomain)" % q(key)
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return ("%s is not a valid label key (the name must be at most 63 characters: letters, digits, '-', '_' "
-                "and '.', starting and ending with a letter or digit)" % q(key))
-    return None
 
 
 # --- selectors ----------------------------------------------------------
@@ -382,8 +355,7 @@ def excepts(doc, path, raw, net, strict_subset):
 
 # --- ports --------------------------------------------------------------
 
-def is_service_name(text):
-    return len(text) <= 15 and bool(_SVC_NAME.match(text)) and bool(_HAS_LETTER.search(text))
+is_service_name = k8s.is_service_name
 
 
 # --- HTTP ---------------------------------------------------------------

@@ -143,7 +143,7 @@ def _port(doc, path, raw):
             doc.fail(ppath, "%s is not a valid port (1-65535 or an IANA name)" % q(port))
     elif _DIGITS.match(port):
         doc.fail(ppath, "%s is not a valid port name; write port numbers unquoted in a NetworkPolicy" % q(port))
-    elif not is_service_name(port) or port != port.lower():
+    elif not is_service_name(port, lower_case=True):
         doc.fail(ppath, "%s is not a valid port (1-65535 or an IANA name: at most 15 lower case letters, digits and '-')"
                  % q(port))
     end = raw.get("endPort")

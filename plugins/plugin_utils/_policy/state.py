@@ -44,20 +44,24 @@ STATE_FORMAT = 1
 
 
 @contextmanager
-def no_gc():
+def no_gc(survivors_to_oldest=False):
     """The computation allocates millions of small objects and frees few;
     the cyclic collector would rescan the whole (large, acyclic) heap again
-    and again. Reference counting still frees everything it does."""
+    and again. Reference counting still frees everything it does. With
+    ``survivors_to_oldest``, what is alive at the end goes straight to the
+    oldest generation (see controller_run)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if survivors_to_oldest:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
-@contextmanager
 def controller_run():
     """For one whole controller run (load, parse, compute, shares): the
     cyclic collector paused throughout, not just stage by stage. Every
@@ -69,15 +73,7 @@ def controller_run():
     there without traversing them): they stay collectable, by the next
     full collection, and are not traversed again by young ones. (This
     unfreezes anything frozen before, which nothing in Ansible does.)"""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
+    return no_gc(survivors_to_oldest=True)
 
 
 def _address(text):

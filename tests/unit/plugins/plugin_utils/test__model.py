@@ -107,9 +107,14 @@ BAD_INVENTORIES = [
     (lambda i: i["node1"]["palisade_endpoints"][0]["ports"].append({"name": "http", "port": 81}),
      "ports[1].name: duplicate port name 'http'"),
     (lambda i: i["node1"]["palisade_endpoints"][0].update(labels={"bad key!": "x"}),
-     "(default/deathstar-1): labels.bad key!: label key 'bad key!' is not a valid label name"),
+     "(default/deathstar-1): labels.bad key!: 'bad key!' is not a valid label key (the name must be"),
     (lambda i: i["node1"]["palisade_endpoints"][0].update(labels={"app": "web\n"}),
-     "(default/deathstar-1): labels.app: label value 'web\\n' is not a valid label value"),
+     "(default/deathstar-1): labels.app: 'web\\n' is not a valid label value"),
+    # Kubernetes' port-name rule (the one named ports in policies are held to): a letter, no '--'.
+    (lambda i: i["node1"]["palisade_endpoints"][0]["ports"].append({"name": "http--alt", "port": 81}),
+     "ports[1].name: 'http--alt' is not a valid port name (IANA service name"),
+    (lambda i: i["node1"]["palisade_endpoints"][0]["ports"].append({"name": "8-1", "port": 81}),
+     "ports[1].name: '8-1' is not a valid port name"),
     (lambda i: i["node1"]["palisade_endpoints"][0].update(name="Deathstar"),
      "palisade_endpoints[0]: name: is required and must be a DNS-1123 name"),
     (lambda i: i["node1"]["palisade_endpoints"][1].update(interface="lxc0", ipv4="10.1.1.21") or
