@@ -35,6 +35,12 @@ def _probes_from_host(inventory, source_host):
     return probes
 
 
+def host_endpoints(hostvars, host):
+    """``host``'s palisade_endpoints, wherever the inventory keeps them (its
+    variables, or the fleet file of the palisade.ebpf.fleet inventory plugin)."""
+    return [endpoint.data for endpoint in Inventory(hostvars, [host]).endpoints(host)]
+
+
 def probes_from(probes, endpoints):
     """The probes whose source is one of ``endpoints`` (a host's palisade_endpoints)."""
     own = {endpoint_key(ep) for ep in endpoints or []}
@@ -118,6 +124,7 @@ class FilterModule(object):
             "probe_matrix": probe_matrix,
             "fleet_probe_matrix": fleet_probe_matrix,
             "probes_from": probes_from,
+            "host_endpoints": host_endpoints,
             "reachability_matrix": reachability_matrix,
             "observed_table": observed_table,
             "verdict_table": verdict_table,

@@ -47,7 +47,10 @@ options:
     type: bool
     default: true
   cache_dir:
-    description: Directory of the cache on the controller. Defaults to C($XDG_CACHE_HOME/palisade) (C(~/.cache/palisade)).
+    description:
+      - Directory of the cache and of the share store on the controller. Defaults to C($XDG_CACHE_HOME/palisade)
+        (C(~/.cache/palisade)).
+      - The share store is written with or without O(cache).
     type: path
 """
 
@@ -61,34 +64,44 @@ EXAMPLES = r"""
 RETURN = r"""
 hosts:
   description:
-    - Per inventory host, its share of the desired state, C({node, endpoints, routes, enforcement, policies,
-      ipcache_overrides, l7proxy}).
-    - Each endpoint of C(enforcement) carries its C(identity) and C(policy), a key of C(policies).
-    - C(policies) holds the distinct policies of the host's endpoints, each C({ingress, egress}); a direction is
-      C({enforced, enforced_by, entries}), and each entry C({peers, l4}) gives the peer identities (0 is any peer)
-      that get the same L4 entries C([protocol, port_lo, port_hi, deny, http, names]) (protocol 0 any, 1 ICMP with
-      the type as port, 6 TCP, 17 UDP, 132 SCTP; C(http) the HTTP rules of a redirect, or null; C(names) the
-      policies that contributed). Semantics are in docs/policy-engine.md.
-    - The host's view of the IP to identity table is C(ipcache_packed) followed by C(ipcache_overrides) (its own
-      node address is C(host), 1), a later entry winning.
-    - C(l7proxy) is what the host's L7 proxy needs, C({endpoints, rules, rulesets}) (docs/l7.md), or C({error})
-      when its HTTP rules cannot be applied by the proxy; the error stops only a host that runs the proxy.
-    - The C(palisade.ebpf.host_want) filter turns a share into each module's arguments.
+    - Per inventory host that is a palisade node, C({share, endpoints, l7proxy}); C(share) names the host's share
+      in the share store (C(store)), C(endpoints) counts its endpoints, C(l7proxy) says whether its L7 proxy has
+      endpoints to serve (C(some)), none (C(none)), or cannot apply its HTTP rules (C(error); the reason is in the
+      share and stops only that host, when it runs the proxy).
+    - The shares stay on the controller, content-addressed (an object's name is the SHA-256 of its JSON), because
+      Ansible copies and walks a registered result several times at a cost that grows with its size; an unchanged
+      share keeps its name and is not written again. Each distinct policy is an object of its own, shared by the hosts
+      that use it; a share names its policies. The store keeps the objects of this run and the one before.
+    - A share is C({node, endpoints, enforcement, policies, ipcache_overrides, l7proxy}). Each endpoint of
+      C(enforcement) carries its C(identity) and C(policy), a key of C(policies). C(policies) names, by reference,
+      the objects of the distinct policies of the host's endpoints, each C({ingress, egress}); a direction is C({enforced, enforced_by,
+      entries}), and each entry C({peers, l4}) gives the peer identities (0 is any peer) that get the same L4 entries
+      C([protocol, port_lo, port_hi, deny, http, names]) (protocol 0 any, 1 ICMP with the type as port, 6 TCP, 17
+      UDP, 132 SCTP; C(http) the HTTP rules of a redirect, or null; C(names) the policies that contributed).
+      Semantics are in docs/policy-engine.md. C(l7proxy) is what the host's L7 proxy needs, C({endpoints, rules,
+      rulesets}) (docs/l7.md), or C({error}) when its HTTP rules cannot be applied by the proxy; the error stops
+      only a host that runs the proxy.
+    - The C(palisade.ebpf.host_want) filter reads a host's share and turns it into each module's arguments.
   returned: success
   type: dict
-ipcache_packed:
+objects:
   description:
-    - The fleet-wide IP to identity table, every node address as remote-node (6), packed once per run as
-      M(palisade.ebpf.datapath) takes it (base64 of 9-byte records).
+    - Names, in the share store, of what the whole fleet shares.
+    - C(ipcache_packed) is the fleet-wide IP to identity table, every node address as remote-node (6), packed once per
+      run as M(palisade.ebpf.datapath) takes it (base64 of 9-byte records); a host's view is that table followed by
+      its share's C(ipcache_overrides) (its own node address is C(host), 1), a later entry winning.
+    - C(routes) is C([[host, routes]]), the routes by which the others reach each host's endpoints.
+    - C(identities) gives the labels of every endpoint and CIDR identity, by number, for humans (diffs, traces).
+  returned: success
+  type: dict
+store:
+  description: The share store's directory on the controller (C(shares-<fleet>) in O(cache_dir)).
   returned: success
   type: str
-identities:
-  description: Labels of every endpoint and CIDR identity, by number, for humans (diffs, traces).
-  returned: success
-  type: dict
 summary:
-  description: Counts of nodes, endpoints, rules and endpoint identities, the namespaces seen, and whether the
-    policy was computed C(full), C(incremental) or found C(unchanged) in the cache.
+  description: Counts of nodes, endpoints, rules and endpoint identities, the namespaces seen, whether the policy was
+    computed C(full), C(incremental) or found C(unchanged) in the cache, and C(objects_written), the objects this
+    run added to the store (0 when nothing changed).
   returned: success
   type: dict
 """

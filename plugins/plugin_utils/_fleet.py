@@ -15,15 +15,20 @@ __metaclass__ = type
 
 import hashlib
 import ipaddress
+import os
 from collections import namedtuple
 
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _inventory as inventory_mod
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _shares as shares_mod
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _want as want_mod
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._model import InventoryError, load_fleet
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine, ir, parse
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import files as policy_files
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace as trace_mod
-from ansible_collections.palisade.ebpf.plugins.plugin_utils._shares import host_shares
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import persist
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._render import haproxy as haproxy_render
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._shares import host_shares, reach_routes
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._store import ShareStore, canonical
 
 # Node addresses for hosts that only appear in what-if endpoints: from the
 # reserved 240.0.0.0/4, which no real node or endpoint uses.
@@ -62,14 +67,21 @@ def compute(raw_hosts, namespaces, documents, cache=None):
     return Computation(fleet, rules, engine.compute(fleet, rules, cache=cache))
 
 
+def store_path(cache_dir, name):
+    """Where the shares of the fleet ``name`` are kept (beside its cache)."""
+    return os.path.join(cache_dir or persist.default_path(), "shares-%s" % name)
+
+
 def fleet_state(raw_hosts, namespaces, documents, prefixes, use_cache=True, cache_dir=None):
     """palisade.ebpf.fleet_state's result and the warnings to show:
     ``prefixes`` maps host -> lab prefix; with ``use_cache`` the computation
     starts from (and saves) the cache in ``cache_dir`` (default:
-    persist.default_path())."""
+    persist.default_path()). The shares go to the share store there
+    (_store.py), with or without the cache."""
     # The whole run with the cyclic collector paused: see state.controller_run.
     with engine.controller_run():
-        cache = engine.PersistentCache(cache_dir, cache_name(raw_hosts)) if use_cache else None
+        name = cache_name(raw_hosts)
+        cache = engine.PersistentCache(cache_dir, name) if use_cache else None
         done = compute(raw_hosts, namespaces, documents, cache)
         warnings = []
         if cache is not None:
@@ -78,22 +90,81 @@ def fleet_state(raw_hosts, namespaces, documents, prefixes, use_cache=True, cach
             except OSError as exc:  # a cache that cannot be written only costs time
                 warnings.append("cannot write the policy cache in %s: %s" % (cache.path, exc))
         warnings.extend(done.policy.warnings)
-        return state_result(done, prefixes), warnings
+        store = ShareStore(store_path(cache_dir, name))
+        try:
+            return state_result(done, prefixes, store), warnings
+        except OSError as exc:  # without its shares no host can be configured
+            raise FleetError("cannot write the share store in %s: %s" % (store.root, exc))
 
 
-def state_result(done, prefixes):
-    """{hosts, ipcache_packed, identities, summary} (plugins/modules/fleet_state.py, RETURN)."""
+def _share_code_digest():
+    """The code a share object comes from: the policy computation's, and the
+    share and want builders'."""
+    if not _SHARE_CODE:
+        digest = hashlib.sha256(persist.code_digest().encode("utf-8"))
+        for module in (shares_mod, want_mod, haproxy_render):
+            with open(module.__file__, "rb") as handle:
+                digest.update(handle.read())
+        _SHARE_CODE.append(digest.hexdigest())
+    return _SHARE_CODE[0]
+
+
+_SHARE_CODE = []
+
+
+def _write_shares(shares, prefixes, store):
+    """({host: {share, endpoints, l7proxy}}, every object name the shares use).
+
+    A share is stored without its policies' content: each policy is an
+    object of its own, named in the share by reference, and shared by every
+    host whose endpoints use it. A share is a function of its endpoints,
+    its policies' references (each a digest of everything the policy
+    depends on), its lab prefix and the code; digested, that is the key of
+    an index to the objects written last time, which are reused instead of
+    rebuilt and re-serialized (the bulk of a run's cost at a thousand hosts)."""
+    known, index, hosts, policy_names = store.index(), {}, {}, {}
+    code = _share_code_digest()
+    proxy = want_mod.ProxyWants()
+
+    def policy_name(ref, output):
+        if ref not in policy_names:
+            policy_names[ref] = store.put(output)
+        return policy_names[ref]
+
+    for host, share in shares.items():
+        key = hashlib.sha256(canonical([code, prefixes.get(host), dict(share, policies=sorted(share["policies"]))])).hexdigest()
+        entry = known.get(key)
+        if not (isinstance(entry, list) and len(entry) == 3 and all(store.has(n) for n in [entry[0]] + list(entry[1]))):
+            want = share["l7proxy"] = proxy.want_or_error(share)
+            policies = {ref: policy_name(ref, output) for ref, output in share["policies"].items()}
+            entry = [store.put(dict(share, policies=policies)), sorted(set(policies.values())),
+                     "error" if "error" in want else ("some" if want["endpoints"] else "none")]
+        index[key] = entry
+        hosts[host] = {"share": entry[0], "endpoints": len(share["endpoints"]), "l7proxy": entry[2]}
+    if index != known:
+        store.save_index(index)
+    return hosts, [name for entry in index.values() for name in [entry[0]] + entry[1]]
+
+
+def state_result(done, prefixes, store):
+    """{hosts, objects, store, summary} (plugins/modules/fleet_state.py,
+    RETURN): every host's share and the fleet-wide objects are written to
+    ``store`` (a _store.ShareStore); the result names them."""
     fleet, policy = done.fleet, done.policy
     table = policy.table
-    shares = host_shares(fleet, prefixes, policy)
-    proxy = want_mod.ProxyWants()
-    for share in shares.values():
-        share["l7proxy"] = proxy.want_or_error(share)
+    shares = host_shares(fleet, prefixes, policy, routes=False)
+    objects = {
+        "ipcache_packed": store.put(want_mod.pack_shared_ipcache(policy.ipcache_shared())),
+        "routes": store.put(reach_routes(fleet)),
+        "identities": store.put({str(n): table.describe(n) for n in sorted(table.numbers())
+                                 if n in table.endpoint_numbers or n in table.cidr_numbers}),
+    }
+    hosts, names = _write_shares(shares, prefixes, store)
+    store.keep(list(objects.values()) + names)
     return {
-        "hosts": shares,
-        "ipcache_packed": want_mod.pack_shared_ipcache(policy.ipcache_shared()),
-        "identities": {str(n): table.describe(n) for n in sorted(table.numbers())
-                       if n in table.endpoint_numbers or n in table.cidr_numbers},
+        "hosts": hosts,
+        "objects": objects,
+        "store": store.root,
         "summary": {
             "nodes": len(fleet["nodes"]),
             "endpoints": sum(len(n["endpoints"]) for n in fleet["nodes"].values()),
@@ -101,6 +172,7 @@ def state_result(done, prefixes):
             "rules": len(done.rules),
             "identities": len(table.endpoint_numbers),
             "policy_computation": policy.stats["mode"],
+            "objects_written": store.written,
         },
     }
 

@@ -17,23 +17,31 @@ __metaclass__ = type
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
 
 
-def remote_routes(fleet, host):
-    """Direct routes from ``host`` to every other host's endpoints.
+def reach_routes(fleet):
+    """[[host, routes]] in host order: the direct routes by which every
+    other host reaches ``host``'s endpoints. The same for the whole fleet,
+    so it is computed and kept once; a host's own routes are all the others'
+    (``remote_routes``).
 
     A host with a pod_cidr is reached through that whole prefix; a host without
-    one through a /32 per endpoint. The next hop is the other host's underlay
-    address, which must be reachable from this host (same L2 or routed).
+    one through a /32 per endpoint. The next hop is the host's underlay
+    address, which must be reachable from the others (same L2 or routed).
     """
-    routes = []
-    for other, node in sorted(fleet["nodes"].items()):
-        if other == host:
-            continue
+    reach = []
+    for host, node in sorted(fleet["nodes"].items()):
         if node["pod_cidr"]:
-            routes.append({"dst": node["pod_cidr"], "gateway": node["ipv4"]})
+            routes = [{"dst": node["pod_cidr"], "gateway": node["ipv4"]}]
         else:
-            for ep in sorted(node["endpoints"], key=lambda e: e["ipv4"]):
-                routes.append({"dst": ep["ipv4"] + "/32", "gateway": node["ipv4"]})
-    return routes
+            routes = [{"dst": ep["ipv4"] + "/32", "gateway": node["ipv4"]}
+                      for ep in sorted(node["endpoints"], key=lambda e: e["ipv4"])]
+        reach.append([host, routes])
+    return reach
+
+
+def remote_routes(reach, host):
+    """Direct routes from ``host`` to every other host's endpoints, from
+    ``reach_routes``."""
+    return [route for other, routes in reach if other != host for route in routes]
 
 
 def endpoint_share(ep, prefix):
@@ -42,7 +50,7 @@ def endpoint_share(ep, prefix):
     return share
 
 
-def host_share(fleet, host, prefix=None, policy=None):
+def host_share(fleet, host, prefix=None, policy=None, routes=True):
     """One host's share. ``endpoints`` is what plumbing needs. With
     ``policy`` (an engine.FleetPolicy for this fleet) the share gains
     ``enforcement`` (per endpoint, in the same order: key, host-side
@@ -53,8 +61,9 @@ def host_share(fleet, host, prefix=None, policy=None):
     share = {
         "node": {"name": host, "ipv4": node["ipv4"], "pod_cidr": node["pod_cidr"]},
         "endpoints": [endpoint_share(ep, prefix) for ep in node["endpoints"]],
-        "routes": remote_routes(fleet, host),
     }
+    if routes:  # fleet_state keeps the fleet's routes once (reach_routes) instead
+        share["routes"] = remote_routes(reach_routes(fleet), host)
     if policy is not None:
         policy_share = policy.host_share(host)
         share["enforcement"] = [
@@ -67,7 +76,7 @@ def host_share(fleet, host, prefix=None, policy=None):
     return share
 
 
-def host_shares(fleet, prefixes=None, policy=None):
+def host_shares(fleet, prefixes=None, policy=None, routes=True):
     """{host: share} for every node; ``prefixes`` maps host -> lab prefix."""
     prefixes = prefixes or {}
-    return {host: host_share(fleet, host, prefixes.get(host), policy) for host in fleet["nodes"]}
+    return {host: host_share(fleet, host, prefixes.get(host), policy, routes) for host in fleet["nodes"]}

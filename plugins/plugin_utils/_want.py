@@ -40,8 +40,10 @@ from collections import namedtuple
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import pack_ipcache
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._render.haproxy import build_ruleset
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._shares import remote_routes
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._store import ShareStore
 
-PARTS = ("datapath", "l7proxy")
+PARTS = ("datapath", "l7proxy", "endpoints", "routes")
 DIRECTIONS = (("ingress", "i"), ("egress", "e"))
 TCP = 6
 ANY_PROTOCOL = 0
@@ -290,16 +292,29 @@ def proxy_want(share):
 
 # --- a host's want, from fleet_state's result ---------------------------------------------
 
+def _read(fleet_state, name):
+    return ShareStore(fleet_state["store"]).get(name)
+
+
 def host_want(fleet_state, host, part):
     """What ``host``'s module ``part`` wants, from palisade.ebpf.fleet_state's
-    registered result: ``datapath`` (datapath_want) or ``l7proxy``
-    (ProxyWants.want plus ``ipcache_packed``). Both read the same IP table."""
+    registered result, whose share store (_store.py) holds the host's share:
+    ``datapath`` (datapath_want), ``l7proxy`` (ProxyWants.want plus
+    ``ipcache_packed``; both read the same IP table), ``endpoints`` (the
+    endpoint module's endpoints) or ``routes`` (the direct routes to every
+    other host's endpoints). Raises ValueError (_store.StoreError) when the
+    store no longer holds what the result names."""
     if part not in PARTS:
         raise ValueError("want: the part is one of %s, not %r" % (", ".join(PARTS), part))
-    share = fleet_state["hosts"][host]
-    ipcache_packed = host_ipcache(fleet_state["ipcache_packed"], share)
+    if part == "routes":
+        return remote_routes(_read(fleet_state, fleet_state["objects"]["routes"]), host)
+    share = _read(fleet_state, fleet_state["hosts"][host]["share"])
+    if part == "endpoints":
+        return share["endpoints"]
+    share["policies"] = {ref: _read(fleet_state, name) for ref, name in share["policies"].items()}
+    ipcache_packed = host_ipcache(_read(fleet_state, fleet_state["objects"]["ipcache_packed"]), share)
     if part == "datapath":
-        return datapath_want(share, ipcache_packed, fleet_state.get("identities"))
+        return datapath_want(share, ipcache_packed, _read(fleet_state, fleet_state["objects"]["identities"]))
     want = share["l7proxy"]
     if "error" in want:
         raise ValueError(want["error"])

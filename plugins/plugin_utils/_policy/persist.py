@@ -540,6 +540,11 @@ def _code_digest():
     return _CODE_DIGEST[0]
 
 
+def code_digest():
+    """The digest of the code the policy computation comes from (see _code_digest)."""
+    return _code_digest()
+
+
 def _current(data, format_):
     return isinstance(data, dict) and data.get("format") == format_ and data.get("code") == _code_digest()
 

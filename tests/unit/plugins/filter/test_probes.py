@@ -3,6 +3,7 @@
 from ansible_collections.palisade.ebpf.plugins.filter.probes import (
     FilterModule,
     fleet_probe_matrix,
+    host_endpoints,
     observed_table,
     probe_matrix,
     probes_from,
@@ -33,6 +34,12 @@ def test_probes_from_keeps_only_this_hosts_sources():
               {"from": "x/b", "to": "10.0.2.1", "port": 80}]
     assert probes_from(probes, HOSTVARS["n1"]["palisade_endpoints"]) == [probes[0], probes[2]]
     assert probes_from(probes, None) == []
+    assert probes_from(probes, host_endpoints(HOSTVARS, "n1")) == [probes[0], probes[2]]
+
+
+def test_host_endpoints_are_the_hosts_palisade_endpoints():
+    assert host_endpoints(HOSTVARS, "n2") == [e for e in HOSTVARS["n2"]["palisade_endpoints"] if isinstance(e, dict)]
+    assert host_endpoints({"n3": {}}, "n3") == []
 
 
 def with_results(host, results):
@@ -73,5 +80,5 @@ def test_verdict_table_shows_computed_and_observed():
 
 
 def test_registered_names():
-    assert sorted(FilterModule().filters()) == ["fleet_probe_matrix", "observed_table", "probe_matrix", "probes_from",
-                                                "reachability_matrix", "verdict_table"]
+    assert sorted(FilterModule().filters()) == ["fleet_probe_matrix", "host_endpoints", "observed_table", "probe_matrix",
+                                                "probes_from", "reachability_matrix", "verdict_table"]

@@ -14,6 +14,7 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state impo
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._inventory import Inventory
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._store import ShareStore, StoreError
 
 from tests.support import policy_harness as h
 from tests.support.paths import REPO
@@ -44,32 +45,62 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "xdg" / "palisade"
 
 
-def test_fleet_state_result_holds_shares_the_packed_ip_table_identities_and_a_summary(tmp_path):
+def test_fleet_state_result_names_shares_and_fleet_objects_in_the_store(tmp_path):
     state, warnings = _fleet.fleet_state(raw_hosts(), None, documents(), {"node1": "lab1"}, cache_dir=str(tmp_path))
     assert warnings == []
-    assert sorted(state) == ["hosts", "identities", "ipcache_packed", "summary"]
+    assert sorted(state) == ["hosts", "objects", "store", "summary"]
     assert sorted(state["hosts"]) == ["node1", "node2"]
-    node1 = state["hosts"]["node1"]
-    assert sorted(node1) == ["endpoints", "enforcement", "ipcache_overrides", "l7proxy", "node", "policies", "routes"]
+    assert state["hosts"]["node1"]["endpoints"] == 2
+    store = ShareStore(state["store"])
+    node1 = store.get(state["hosts"]["node1"]["share"])
+    assert sorted(node1) == ["endpoints", "enforcement", "ipcache_overrides", "l7proxy", "node", "policies"]
     assert node1["endpoints"][0]["netns"] == "lab1-e-default-deathstar"
     assert node1["ipcache_overrides"] == {"192.0.2.11/32": 1}
+    # Each policy is an object of its own, named by the share under its reference.
+    (ref,) = {ep["policy"] for ep in node1["enforcement"][:1]}
+    assert sorted(store.get(node1["policies"][ref])) == ["egress", "ingress"]
     # The landing rule redirects to the deathstar's proxy; the xwing's host has nothing to proxy.
     assert list(node1["l7proxy"]["endpoints"]) == ["10.1.1.10"] and node1["l7proxy"]["rulesets"]
-    assert state["hosts"]["node2"]["l7proxy"] == {"endpoints": {}, "rules": {}, "rulesets": []}
-    table = dict(unpack_ipcache(state["ipcache_packed"]))
+    assert store.get(state["hosts"]["node2"]["share"])["l7proxy"] == {"endpoints": {}, "rules": {}, "rulesets": []}
+    assert (state["hosts"]["node1"]["l7proxy"], state["hosts"]["node2"]["l7proxy"]) == ("some", "none")
+    table = dict(unpack_ipcache(store.get(state["objects"]["ipcache_packed"])))
     assert table["192.0.2.11/32"] == table["192.0.2.12/32"] == 6 and table["0.0.0.0/0"] == 2
     deathstar = node1["enforcement"][0]["identity"]
-    assert table["10.1.1.10/32"] == deathstar and "k8s:class=deathstar" in state["identities"][str(deathstar)]
+    identities = store.get(state["objects"]["identities"])
+    assert table["10.1.1.10/32"] == deathstar and "k8s:class=deathstar" in identities[str(deathstar)]
+    # Nodes without a pod_cidr are reached through a /32 per endpoint.
+    assert store.get(state["objects"]["routes"]) == [
+        ["node1", [{"dst": "10.1.1.10/32", "gateway": "192.0.2.11"}, {"dst": "10.1.1.20/32", "gateway": "192.0.2.11"}]],
+        ["node2", [{"dst": "10.1.2.10/32", "gateway": "192.0.2.12"}]]]
     assert state["summary"] == {"nodes": 2, "endpoints": 3, "namespaces": ["default"], "rules": 1, "identities": 3,
-                                "policy_computation": "full"}
+                                "policy_computation": "full", "objects_written": 7}
     json.dumps(state)  # plain data, as Ansible registers it
+
+
+def test_an_unchanged_fleet_writes_no_object_and_old_runs_objects_go(tmp_path):
+    first, dummy = _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(tmp_path))
+    again, dummy = _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(tmp_path))
+    assert again["hosts"] == first["hosts"] and again["summary"]["objects_written"] == 0
+    changed = [h.ep("default/deathstar", "10.1.1.10", {"org": "empire", "class": "deathstar", "v": "2"},
+                    ports=[{"name": "http", "port": 80}])] + ENDPOINTS[1:]
+    second, dummy = _fleet.fleet_state(raw_hosts(changed), None, documents(), {}, cache_dir=str(tmp_path))
+    assert second["hosts"]["node1"]["share"] != first["hosts"]["node1"]["share"]
+    # The xwing's host is not touched by the change: its share is reused, not rewritten.
+    assert second["hosts"]["node2"]["share"] == first["hosts"]["node2"]["share"]
+    assert 0 < second["summary"]["objects_written"] < first["summary"]["objects_written"]
+    store = ShareStore(first["store"])
+    store.get(first["hosts"]["node1"]["share"])  # the previous run's objects stay for one more run
+    third, dummy = _fleet.fleet_state(raw_hosts(changed), None, documents(), {}, cache_dir=str(tmp_path))
+    with pytest.raises(StoreError, match="is missing"):
+        store.get(first["hosts"]["node1"]["share"])
+    store.get(third["hosts"]["node1"]["share"])
 
 
 def test_the_cache_is_named_by_the_fleets_nodes_and_the_next_run_starts_from_it(tmp_path):
     _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(tmp_path))
     again, dummy = _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(tmp_path))
     assert again["summary"]["policy_computation"] == "unchanged"
-    names = sorted(os.listdir(tmp_path))
+    names = sorted(n for n in os.listdir(tmp_path) if not n.startswith("shares-"))
     assert names == ["fleet-model-%s.pickle" % _fleet.cache_name(raw_hosts()),
                      "policy-rules-%s.pickle" % _fleet.cache_name(raw_hosts()),
                      "policy-state-%s.pickle" % _fleet.cache_name(raw_hosts())]
@@ -82,16 +113,28 @@ def test_the_cache_is_named_by_the_fleets_nodes_and_the_next_run_starts_from_it(
     assert third["summary"]["policy_computation"] == "incremental"
     fresh, dummy = _fleet.fleet_state(raw_hosts(changed), None, documents(), {}, use_cache=False)
     assert fresh["summary"].pop("policy_computation") == "full"
-    third["summary"].pop("policy_computation")
-    assert third == fresh
+    assert third["hosts"] == fresh["hosts"] and third["objects"] == fresh["objects"]
+
+
+def block_cache_files(directory, name):
+    """Directories where the cache's files go: the cache cannot be written,
+    the share store beside it can."""
+    for kind in ("fleet-model", "policy-rules", "policy-state"):
+        (directory / ("%s-%s.pickle" % (kind, name)) / "blocker").mkdir(parents=True)
 
 
 def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path):
+    block_cache_files(tmp_path, _fleet.cache_name(raw_hosts()))
+    state, warnings = _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(tmp_path))
+    assert state["summary"]["nodes"] == 2
+    assert len(warnings) == 1 and warnings[0].startswith("cannot write the policy cache in %s: " % tmp_path)
+
+
+def test_a_share_store_that_cannot_be_written_fails_the_run(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    state, warnings = _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(blocker))
-    assert state["summary"]["nodes"] == 2
-    assert len(warnings) == 1 and warnings[0].startswith("cannot write the policy cache in %s: " % blocker)
+    with pytest.raises(_fleet.FleetError, match="^cannot write the share store in %s/shares-" % blocker):
+        _fleet.fleet_state(raw_hosts(), None, documents(), {}, cache_dir=str(blocker))
 
 
 def test_policy_warnings_are_returned():
@@ -123,8 +166,10 @@ def test_rules_the_proxy_cannot_apply_do_not_fail_the_run():
                         "ingress": [{"toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}],
                                                   "rules": {"http": [{"headers": ["X'Ship"]}]}}]}]}}]
     state, dummy = _fleet.fleet_state(raw_hosts(), None, documents(quoted), {}, use_cache=False)
-    assert "cannot be matched by the L7 proxy" in state["hosts"]["node1"]["l7proxy"]["error"]
-    assert "error" not in state["hosts"]["node2"]["l7proxy"]
+    share = ShareStore(state["store"]).get(state["hosts"]["node1"]["share"])
+    assert "cannot be matched by the L7 proxy" in share["l7proxy"]["error"]
+    assert state["hosts"]["node1"]["l7proxy"] == "error"
+    assert "error" not in ShareStore(state["store"]).get(state["hosts"]["node2"]["share"])["l7proxy"]
 
 
 # --- policy_trace -------------------------------------------------------------------
@@ -178,5 +223,5 @@ def test_trace_and_fleet_state_compute_the_same_policy():
     state, dummy = _fleet.fleet_state(raw_hosts(), None, documents(), {}, use_cache=False)
     done = _fleet.compute(raw_hosts(), None, documents())
     assert isinstance(done.policy, engine.FleetPolicy) and len(done.rules) == state["summary"]["rules"]
-    assert done.policy.host_share("node1")["endpoints"][0]["identity"] == \
-        state["hosts"]["node1"]["enforcement"][0]["identity"]
+    share = ShareStore(state["store"]).get(state["hosts"]["node1"]["share"])
+    assert done.policy.host_share("node1")["endpoints"][0]["identity"] == share["enforcement"][0]["identity"]

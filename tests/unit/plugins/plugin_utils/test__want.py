@@ -4,6 +4,7 @@ policies through the engine), the IP table both read, and host_want over
 fleet_state's registered result."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import unpack_ipcache
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet, _shares, _want
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._store import ShareStore, StoreError
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._want import proxy_want
 
 from tests.support import policy_harness as h
@@ -269,10 +271,36 @@ def test_host_want_gives_both_modules_the_same_ip_table():
     assert table["192.0.2.11/32"] == 1 and table["192.0.2.12/32"] == 6
     assert table["10.1.1.10/32"] == identity(lab, "default/deathstar")
     assert {k: v for k, v in proxy.items() if k != "ipcache_packed"} == proxy_want(share_of(lab))
-    assert datapath == _want.datapath_want(share_of(lab), datapath["ipcache_packed"], state["identities"])
+    identities = ShareStore(state["store"]).get(state["objects"]["identities"])
+    assert datapath == _want.datapath_want(share_of(lab), datapath["ipcache_packed"], identities)
     assert _want.host_want(state, "node2", "l7proxy")["endpoints"] == {}
-    with pytest.raises(ValueError, match="one of datapath, l7proxy, not 'proxy'"):
+    with pytest.raises(ValueError, match="one of datapath, l7proxy, endpoints, routes, not 'proxy'"):
         _want.host_want(state, "node1", "proxy")
+
+
+def test_host_want_gives_the_endpoint_and_route_modules_their_arguments():
+    lab = h.Lab([DEATHSTAR, TIEFIGHTER, REMOTE_XWING], nodes={"node1": "192.0.2.11", "node2": "192.0.2.12"})
+    state = fleet_state_of(lab)
+    full = _shares.host_share(lab.fleet, "node1", policy=lab.policy)
+    assert _want.host_want(state, "node1", "endpoints") == json.loads(json.dumps(full["endpoints"]))
+    assert _want.host_want(state, "node1", "routes") == full["routes"] == [{"dst": "10.1.2.10/32", "gateway": "192.0.2.12"}]
+    assert _want.host_want(state, "node2", "routes") == [{"dst": "10.1.1.10/32", "gateway": "192.0.2.11"},
+                                                         {"dst": "10.1.1.20/32", "gateway": "192.0.2.11"}]
+
+
+def test_host_want_says_when_the_store_lost_or_damaged_an_object():
+    lab = h.Lab([DEATHSTAR, TIEFIGHTER], nodes={"node1": "192.0.2.11"})
+    state = fleet_state_of(lab)
+    path = os.path.join(state["store"], state["hosts"]["node1"]["share"] + ".json")
+    with open(path, "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(StoreError, match="object %s is damaged" % state["hosts"]["node1"]["share"]):
+        _want.host_want(state, "node1", "datapath")
+    os.unlink(path)
+    with pytest.raises(StoreError, match="is missing; run palisade.ebpf.fleet_state again"):
+        _want.host_want(state, "node1", "endpoints")
+    with pytest.raises(StoreError, match="is not an object name"):
+        _want.host_want(dict(state, hosts={"node1": {"share": "../../etc/passwd"}}), "node1", "endpoints")
 
 
 def test_host_want_raises_a_proxy_error_only_for_the_proxy():
