@@ -664,6 +664,22 @@ def write_inventory(fleet, directory):
         yaml.safe_dump_all(fleet.documents, f, **dump)
 
 
+def write_fleet_file(fleet, directory):
+    """Write ``fleet`` as an inventory for the palisade.ebpf.fleet plugin:
+    one JSON file (fleet.fleet.json) and the policies beside it."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    os.makedirs(os.path.join(directory, "policies"), exist_ok=True)
+    data = {"plugin": "palisade.ebpf.fleet",
+            "vars": {"palisade_namespaces": fleet.namespaces, "palisade_policy_files": ["policies/*.yaml"]},
+            "groups": {"palisade_nodes": list(fleet.hostvars)},
+            "hosts": fleet.hostvars}
+    with open(os.path.join(directory, "fleet.fleet.json"), "w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+    with open(os.path.join(directory, "policies", "generated.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump_all(fleet.documents, f, default_flow_style=False, sort_keys=False, explicit_start=True)
+
+
 def _parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     p.add_argument("--endpoints", type=int, help="scale the reference proportions to about this many endpoints")
@@ -675,6 +691,8 @@ def _parse_args(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--summary", action="store_true", help="print the fleet's statistics as JSON")
     p.add_argument("--write", metavar="DIR", help="write the fleet as an Ansible inventory directory")
+    p.add_argument("--write-fleet-file", metavar="DIR",
+                   help="write the fleet as one fleet file (palisade.ebpf.fleet inventory plugin) and its policies")
     return p.parse_args(argv)
 
 
@@ -687,7 +705,9 @@ def main(argv=None):
     fleet = generate(spec)
     if args.write:
         write_inventory(fleet, args.write)
-    if args.summary or not args.write:
+    if args.write_fleet_file:
+        write_fleet_file(fleet, args.write_fleet_file)
+    if args.summary or not (args.write or args.write_fleet_file):
         json.dump({"spec": dataclasses.asdict(spec), "stats": fleet.stats}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return 0

@@ -16,6 +16,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet as fleet
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _inventory as inventory_mod
+from ansible_collections.palisade.ebpf.plugins.plugin_utils._fleet_file import FleetFileError
 
 display = Display()
 
@@ -36,7 +37,7 @@ class ActionModule(ActionBase):
                 inventory.raw_hosts(), inventory_mod.namespaces(task_vars),
                 inventory_mod.policy_documents(task_vars, self._templar, self._loader), inventory.lab_prefixes(),
                 use_cache=args.get("cache", True), cache_dir=args.get("cache_dir"))
-        except fleet.FleetError as exc:
+        except (fleet.FleetError, FleetFileError) as exc:
             result.update(failed=True, msg=str(exc))
             return result
         for warning in warnings:

@@ -19,6 +19,7 @@ import os
 from collections import namedtuple
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _naming as naming
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet_file as fleet_file
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import files as policy_files
 
 NODE_VAR = "palisade_node"
@@ -49,11 +50,30 @@ class Inventory:
         return cls(task_vars.get("hostvars", {}), hosts or task_vars.get("groups", {}).get("all", []))
 
     def var(self, host, name):
-        """``host``'s variable ``name``, or None."""
+        """``host``'s variable ``name``, or None.
+
+        Read raw (Ansible's ``hostvars.raw_get``) and templated only when it
+        holds a template: templating walks every value of a variable, which
+        costs more than everything else the controller does at a thousand
+        hosts (docs/fleet-scale.md). A template is rendered through
+        ``hostvars[host]``, in that host's own context."""
+        raw_get = getattr(self._hostvars, "raw_get", None)
+        if raw_get is None:  # a plain mapping: its values are final
+            variables = self._variables(host, self._hostvars.__getitem__)
+        else:
+            variables = self._variables(host, raw_get)
+        if name in fleet_file.FILE_ONLY_VARS and variables.get(fleet_file.FILE_VAR):
+            return fleet_file.host_var(variables[fleet_file.FILE_VAR], host, name)
+        value = variables.get(name)
+        if raw_get is not None and _has_template(value):
+            return self._hostvars[host].get(name)
+        return value
+
+    def _variables(self, host, read):
         variables = self._read.get(host)
         if variables is None:
-            variables = self._read[host] = self._hostvars[host]
-        return variables.get(name)
+            variables = self._read[host] = read(host)
+        return variables
 
     def raw_hosts(self):
         """{host: {palisade_node, palisade_endpoints}}, as ``load_fleet`` takes them."""
@@ -93,10 +113,30 @@ class Inventory:
         return table
 
 
+def _has_template(value):
+    """True when ``value`` holds a string with Jinja syntax anywhere."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "{{" in item or "{%" in item or "{#" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
 # --- the task's own variables ------------------------------------------------------
 
 def task_endpoints(task_vars):
-    """The task host's own ``palisade_endpoints`` (play and role variables included)."""
+    """The task host's own ``palisade_endpoints`` (play and role variables
+    included), or, with a fleet file, the file's."""
+    path = task_vars.get(fleet_file.FILE_VAR)
+    if path and ENDPOINTS_VAR in fleet_file.FILE_ONLY_VARS:
+        return fleet_file.host_var(path, task_vars.get("inventory_hostname"), ENDPOINTS_VAR) or []
     return task_vars.get(ENDPOINTS_VAR) or []
 
 

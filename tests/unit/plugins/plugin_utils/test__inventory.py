@@ -63,6 +63,44 @@ def test_each_hosts_variables_are_gathered_once():
     assert sorted(hostvars.lookups) == ["n1", "n2", "other"]
 
 
+class AnsibleLikeHostvars(CountingHostvars):
+    """raw_get gives a host's variables as written; [host] templates them."""
+
+    def __init__(self, data, rendered):
+        super().__init__(data)
+        self.rendered = rendered
+        self.raw_lookups = []
+
+    def raw_get(self, host):
+        self.raw_lookups.append(host)
+        return dict.__getitem__(self, host)
+
+    def __getitem__(self, host):
+        self.lookups.append(host)
+        return self.rendered[host]
+
+
+def test_variables_are_read_raw_and_templated_only_when_they_hold_a_template():
+    templated = {"ipv4": "10.0.2.1", "labels": {"app": "{{ app_name }}"}}
+    written = dict(HOSTVARS, n2={"palisade_node": {"ipv4": "192.0.2.2"}, "palisade_endpoints": [templated]})
+    rendered = {"n2": {"palisade_endpoints": [{"ipv4": "10.0.2.1", "labels": {"app": "web"}}]}}
+    hostvars = AnsibleLikeHostvars(written, rendered)
+    inventory = Inventory(hostvars, ["n1", "n2"])
+    raw = inventory.raw_hosts()
+    assert raw["n1"] == {k: HOSTVARS["n1"][k] for k in ("palisade_node", "palisade_endpoints")}
+    assert raw["n2"]["palisade_endpoints"] == [{"ipv4": "10.0.2.1", "labels": {"app": "web"}}]
+    assert raw["n2"]["palisade_node"] == {"ipv4": "192.0.2.2"}
+    assert sorted(hostvars.raw_lookups) == ["n1", "n2"] and hostvars.lookups == ["n2"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("plain", False), ({"a": ["b", {"c": 1}]}, False), (None, False), (3, False),
+    ("{{ x }}", True), ({"k": ["a", "{% if y %}z{% endif %}"]}, True), ({"{{ key }}": 1}, True), (["{# c #}"], True),
+])
+def test_a_template_is_found_anywhere_in_a_value(value, expected):
+    assert inventory_mod._has_template(value) is expected  # pylint: disable=protected-access
+
+
 def test_the_task_inventory_is_every_host_whatever_the_limit():
     task_vars = {"hostvars": HOSTVARS, "groups": {"all": ["n1", "n2", "other"], "ungrouped": []}}
     assert Inventory.of_task(task_vars).hosts == ["n1", "n2", "other"]
