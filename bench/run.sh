@@ -4,7 +4,8 @@
 #   bench/run.sh            full runs: raw figures under bench/results/, tables in docs/benchmarks.md
 #   bench/run.sh --quick    smoke configuration (seconds): bench/results/*-quick.json, docs untouched
 #
-# Benchmarks: P1 policy computation (bench/p1_policy.py); as root also P2 datapath
+# Benchmarks: P1 policy computation (bench/p1_policy.py), P8 the same fleet through
+# ansible-playbook in two inventory layouts (bench/p8_fleet_play.py); as root also P2 datapath
 # reconcile (bench/p2_reconcile.py), P3 compile vs per-endpoint configure
 # (bench/p3_compile.py), P4 per-packet cost (bench/p4_packet.py), P5 HTTP through the L7
 # proxy vs L3/L4 only (bench/p5_l7.py: a lab deployed with site.yml, ab, HAProxy). P2-P5
@@ -43,11 +44,13 @@ run_bench() {  # name, script
     return "$rc"
 }
 
+failed=0
+run_bench "P8 the fleet computation through ansible-playbook (host_vars vs fleet file)" bench/p8_fleet_play.py || failed=1
+
 if [ "$(id -u)" -ne 0 ]; then
     echo "==> P2-P5 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
-    exit 0
+    exit "$failed"
 fi
-failed=0
 run_bench "P2 datapath reconcile, 100 endpoints + 60,000-entry ipcache" bench/p2_reconcile.py || failed=1
 run_bench "P3 compile once vs configure per endpoint" bench/p3_compile.py || failed=1
 run_bench "P4 per-packet cost (BPF_PROG_TEST_RUN, iptables, nftables)" bench/p4_packet.py || failed=1
