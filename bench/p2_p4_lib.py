@@ -79,6 +79,26 @@ def start(argv, description, benchmark, name, quick, full, host_run):
     return Run(args, cfg, out, doc, res)
 
 
+def fleet_main(argv, description, short, heading, run, render, extra=None):
+    """The shared command line of the controller-side fleet benchmarks (P8,
+    P9): the reference fleet (--quick: 50 hosts), ``run(spec)`` -> figures,
+    published with ``render``."""
+    import argparse  # pylint: disable=import-outside-toplevel
+    from tools import fleetgen  # pylint: disable=import-outside-toplevel
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="50 hosts, docs untouched")
+    p.add_argument("--out", help="raw figures (default bench/results/%s.json, --quick: %s-quick.json)" % (short, short))
+    p.add_argument("--doc", help="markdown file whose section is rewritten (default docs/benchmarks.md; --quick: none)")
+    args = p.parse_args(argv)
+    spec = fleetgen.scaled(3000, seed=1) if args.quick else fleetgen.REFERENCE
+    results = {"date": now(), "machine": machine(), "git_head": code_version()["git_head"]}
+    results.update(extra or {})
+    results.update(run(spec))
+    out = args.out or os.path.join(RESULTS, "%s-quick.json" % short if args.quick else "%s.json" % short)
+    publish(results, out, args.doc or (None if args.quick else DOC), heading, render)
+    return 0
+
+
 def need_root(name):
     if os.geteuid() != 0:
         sys.stderr.write("%s: needs root (network namespaces, bpffs, BPF_PROG_TEST_RUN)\n" % name)

@@ -29,7 +29,6 @@ load hits both alike.
 
 from __future__ import absolute_import, division, print_function
 
-import argparse
 import json
 import os
 import re
@@ -192,19 +191,7 @@ def render(res):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="50 hosts, docs untouched")
-    p.add_argument("--out", help="raw figures (default bench/results/p8.json, --quick: p8-quick.json)")
-    p.add_argument("--doc", help="markdown file whose P8 section is rewritten (default docs/benchmarks.md; --quick: none)")
-    args = p.parse_args(argv)
-    spec = fleetgen.scaled(3000, seed=1) if args.quick else fleetgen.REFERENCE
-    results = {"date": lib.now(), "machine": lib.machine(), "git_head": lib.code_version()["git_head"],
-               "ansible": _ansible_version()}
-    results.update(run(spec))
-    out = args.out or os.path.join(lib.RESULTS, "p8-quick.json" if args.quick else "p8.json")
-    doc = args.doc or (None if args.quick else lib.DOC)
-    lib.publish(results, out, doc, HEADING, render)
-    return 0
+    return lib.fleet_main(argv, __doc__.splitlines()[0], "p8", HEADING, run, render, {"ansible": _ansible_version()})
 
 
 def _ansible_version():

@@ -5,10 +5,12 @@
 #   bench/run.sh --quick    smoke configuration (seconds): bench/results/*-quick.json, docs untouched
 #
 # Benchmarks: P1 policy computation (bench/p1_policy.py), P8 the same fleet through
-# ansible-playbook in two inventory layouts (bench/p8_fleet_play.py); as root also P2 datapath
+# ansible-playbook in two inventory layouts (bench/p8_fleet_play.py), P9 the bytes a run
+# ships to each host (bench/p9_transfer.py); as root also P2 datapath
 # reconcile (bench/p2_reconcile.py), P3 compile vs per-endpoint configure
 # (bench/p3_compile.py), P4 per-packet cost (bench/p4_packet.py), P5 HTTP through the L7
-# proxy vs L3/L4 only (bench/p5_l7.py: a lab deployed with site.yml, ab, HAProxy). P2-P5
+# proxy vs L3/L4 only (bench/p5_l7.py: a lab deployed with site.yml, ab, HAProxy), P6
+# site.yml on a 20-host lab (bench/p6_lab_play.py). P2-P6
 # need root (scratch netns, bpffs, BPF_PROG_TEST_RUN), /usr/bin/python3 with bcc and
 # pyroute2, iptables and nft; without root they are skipped with a note.
 set -euo pipefail
@@ -46,13 +48,15 @@ run_bench() {  # name, script
 
 failed=0
 run_bench "P8 the fleet computation through ansible-playbook (host_vars vs fleet file)" bench/p8_fleet_play.py || failed=1
+run_bench "P9 bytes shipped to each host per run" bench/p9_transfer.py || failed=1
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "==> P2-P5 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
+    echo "==> P2-P6 skipped: they need root (network namespaces, bpffs, BPF_PROG_TEST_RUN)" >&2
     exit "$failed"
 fi
 run_bench "P2 datapath reconcile, 100 endpoints + 60,000-entry ipcache" bench/p2_reconcile.py || failed=1
 run_bench "P3 compile once vs configure per endpoint" bench/p3_compile.py || failed=1
 run_bench "P4 per-packet cost (BPF_PROG_TEST_RUN, iptables, nftables)" bench/p4_packet.py || failed=1
 run_bench "P5 HTTP through the L7 proxy vs L3/L4 only (lab, site.yml, ab)" bench/p5_l7.py || failed=1
+run_bench "P6 site.yml on a 20-host lab" bench/p6_lab_play.py || failed=1
 exit "$failed"

@@ -123,8 +123,35 @@ options:
   source:
     description:
       - The rendered program source. Set by the C(palisade.ebpf.datapath) action plugin on the controller;
-        not meant to be given by hand.
+        not meant to be given by hand. With O(fleet), sent only when the host has not compiled this rendering yet.
     type: str
+  source_hash:
+    description:
+      - The rendering's hash, sent instead of O(source) when the host may have it compiled already. Set by the
+        action plugin.
+    type: str
+  fleet:
+    description:
+      - C(palisade.ebpf.fleet_state)'s registered result. The action plugin reads this host's state from the share
+        store it names and sends the host only what changed since the version the host keeps (O(artifacts));
+        it is not passed to the host. Replaces O(ipcache), O(ipcache_packed), O(endpoints), O(policies) and
+        O(identities). See docs/fleet-scale.md, "What a run ships".
+    type: dict
+  artifacts:
+    description:
+      - This host's desired state as two versioned artifacts, C(fleet) (the fleet's IP table) and C(host) (its
+        endpoints, policies, identity labels and own IP table rows), each as a version with deltas from earlier
+        versions or in full. Set by the action plugin from O(fleet); not meant to be given by hand.
+      - The host keeps the version it applied last in O(state_dir) and checks the copy against its version
+        before using it. A host that holds none of the versions a delta starts from answers with RV(stale) and
+        the action plugin sends the full document.
+    type: dict
+  state_dir:
+    description:
+      - Where this host keeps the artifacts it applied last (with O(fleet)). Removed with O(state=absent).
+      - Default C(/var/lib/palisade/<name>/datapath), where C(<name>) is the last component of O(bpffs_dir)
+        (C(<lab prefix>-<host>) by default, the directory that also holds the host's L7 proxy directory).
+    type: path
 notes:
   - Run with the managed host's system Python (C(ansible_python_interpreter=/usr/bin/python3)), where bcc is.
   - There is no C(state=gathered) - the kernel holds endpoints by interface index and policies compiled into
@@ -236,6 +263,21 @@ timings:
   returned: when state is present
   type: dict
   sample: {"observe_maps": 0.01, "compile": 1.9, "map_writes": 0.002, "tc": 0.004, "total": 2.1}
+transfer:
+  description:
+    - With O(fleet), how each artifact reached the host - V(kept) (the copy it held was current), V(delta) or
+      V(full) - whether the program source was sent, the bytes of module arguments the controller sent
+      (over every attempt) and the attempts made.
+  returned: with O(fleet)
+  type: dict
+  sample: {"fleet": "delta", "host": "kept", "source": false, "bytes": 1873, "attempts": 1}
+stale:
+  description:
+    - The artifacts (or C(program)) the host could not build from what it was sent; nothing was changed. The action
+      plugin answers with the full documents, so a task only shows this when it was called without the action plugin.
+  returned: when the host needs a full document
+  type: list
+  elements: str
 endpoints:
   description: The number of endpoints in the input.
   returned: when state is present
@@ -247,11 +289,14 @@ verifier_log:
   type: str
 """
 
+import os
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import reconcile
+from ansible_collections.palisade.ebpf.plugins.module_utils import _artifact as artifact
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import artifacts as dp_artifacts
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import programs, reconcile
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.errors import DatapathError, VerifierError
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.settings import SettingsError
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import StateError, unpack_ipcache
@@ -271,6 +316,24 @@ def interfaces_with(address):
     with IPRoute() as ipr:
         indexes = set(msg["index"] for msg in ipr.get_addr(family=2) if msg.get_attr("IFA_ADDRESS") == address)
         return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link["index"] in indexes)
+
+
+# What the artifacts replace: the desired state given directly.
+DIRECT = ("ipcache", "ipcache_packed", "endpoints", "policies", "identities")
+
+
+def keep_copies(module, copies, documents, how):
+    """Keep what was applied, for the next run's deltas. The kernel already
+    holds it, so a copy that cannot be written costs the next run a full
+    transfer, not this run its result."""
+    for name in sorted(documents):
+        if how[name] == "kept":
+            continue
+        try:
+            copies.write(name, documents[name])
+        except (IOError, OSError) as exc:
+            module.warn("cannot keep the applied %s artifact in %s (%s): the next run sends it in full"
+                        % (name, copies.directory, exc))
 
 
 def main():
@@ -293,14 +356,35 @@ def main():
             node_ipv4=dict(type="str"),
             settings=dict(type="dict", default={}),
             source=dict(type="str", no_log=True),
+            source_hash=dict(type="str"),
+            fleet=dict(type="dict"),
+            artifacts=dict(type="dict"),
+            state_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2 (Debian: python3-pyroute2)"), exception=PYROUTE2_IMPORT_ERROR)
     params = module.params
+    if params["fleet"] is not None:
+        module.fail_json(msg="fleet is read by the palisade.ebpf.datapath action plugin on the controller: run the "
+                             "module as a task, not on its own")
+    state_dir = params["state_dir"] or dp_artifacts.default_state_dir(params["bpffs_dir"])
+    copies = artifact.LocalCopies(state_dir)
     raw_state = dict((key, params[key]) for key in ("bpffs_dir", "ipcache", "endpoints", "policies", "identities"))
+    documents, how = {}, {}
     try:
+        if params["artifacts"] is not None and params["state"] == "present":
+            given = [key for key in DIRECT if params[key]]
+            if given:
+                module.fail_json(msg="artifacts replace %s: give one or the other" % ", ".join(given))
+            documents, how, stale = dp_artifacts.resolve_artifacts(params["artifacts"], copies)
+            if stale:
+                names = [name for name, dummy in stale]
+                if not params["source"] and not os.path.isdir(programs.prog_pin(params["bpffs_dir"], params["source_hash"] or "-", "")):
+                    names.append("program")  # saves the attempt that would find out
+                module.exit_json(changed=False, stale=names, msg="; ".join(reason for dummy, reason in stale))
+            raw_state.update(dp_artifacts.state_from(documents))
         if params["ipcache_packed"]:
             raw_state["ipcache"] = list(raw_state["ipcache"]) + unpack_ipcache(params["ipcache_packed"])
         raw_state["uplinks"] = params["uplinks"]
@@ -310,15 +394,27 @@ def main():
                 module.warn("no interface holds %s, so no uplink decides the L7 redirect of flows from other hosts: "
                             "those needing the proxy are dropped (DROP_L7_BYPASS); set palisade_uplinks"
                             % params["node_ipv4"])
-        rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute)
+        rec = reconcile.Reconciler(raw_state, params["settings"], params["source"] or "", module.check_mode, IPRoute,
+                                   source_hash=params["source_hash"])
         if params["state"] == "present":
-            if not params["source"]:
+            if not params["source"] and not params["source_hash"]:
                 module.fail_json(msg="source is missing: run palisade.ebpf.datapath as a task, so that its action "
                                      "plugin renders the programs on the controller")
             result = rec.present()
+            if documents:
+                if not module.check_mode:
+                    keep_copies(module, copies, documents, how)
+                result["transfer"] = dict(how, source=bool(params["source"]))
         else:
             result = rec.absent()
-    except (StateError, SettingsError) as exc:
+            if os.path.isdir(state_dir):
+                result["changed"] = True
+                result.setdefault("changes", []).append("- artifacts in %s" % state_dir)
+                if not module.check_mode:
+                    dp_artifacts.remove_state_dir(state_dir)
+    except reconcile.ProgramNotHeld as exc:
+        module.exit_json(changed=False, stale=["program"], msg=str(exc))
+    except (StateError, SettingsError, artifact.ArtifactError) as exc:
         module.fail_json(msg=str(exc))
     except VerifierError as exc:
         module.fail_json(msg=str(exc), verifier_log=exc.details or "")

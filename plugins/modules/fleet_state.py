@@ -64,7 +64,7 @@ EXAMPLES = r"""
 RETURN = r"""
 hosts:
   description:
-    - Per inventory host that is a palisade node, C({share, endpoints, l7proxy}); C(share) names the host's share
+    - Per inventory host that is a palisade node, C({share, endpoints, l7proxy, datapath}); C(share) names the host's share
       in the share store (C(store)), C(endpoints) counts its endpoints, C(l7proxy) says whether its L7 proxy has
       endpoints to serve (C(some)), none (C(none)), or cannot apply its HTTP rules (C(error); the reason is in the
       share and stops only that host, when it runs the proxy).
@@ -82,6 +82,9 @@ hosts:
       rulesets}) (docs/l7.md), or C({error}) when its HTTP rules cannot be applied by the proxy; the error stops
       only a host that runs the proxy.
     - The C(palisade.ebpf.host_want) filter reads a host's share and turns it into each module's arguments.
+    - C(datapath) lists the versions of the host's own datapath artifact (its endpoints, flat policy rows, identity
+      labels and own IP table rows), the current one first, then up to two earlier ones the datapath action plugin
+      sends deltas from (docs/fleet-scale.md, "What a run ships").
   returned: success
   type: dict
 objects:
@@ -92,6 +95,8 @@ objects:
       its share's C(ipcache_overrides) (its own node address is C(host), 1), a later entry winning.
     - C(routes) is C([[host, routes]]), the routes by which the others reach each host's endpoints.
     - C(identities) gives the labels of every endpoint and CIDR identity, by number, for humans (diffs, traces).
+    - C(fleet_table) is the version of the fleet's IP table as the artifact hosts keep (C({ipcache}), named by the SHA-256
+      of its JSON), C(fleet_table_deltas) the deltas to it from up to two earlier versions, by version.
   returned: success
   type: dict
 store:

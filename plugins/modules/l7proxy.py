@@ -65,6 +65,16 @@ options:
         one C(<prefix> <identity>) line per entry (a C(/32) as the bare address). Omit it to leave
         C(identities.map) alone.
     type: str
+  ipcache_version:
+    description:
+      - Take C(identities.map) from the IP table M(palisade.ebpf.datapath) applied on this host (the artifacts it keeps
+        in its state directory), which must be at these versions, C({fleet, host}) as C(palisade.ebpf.fleet_state)
+        names them; the table then crosses the wire once, for the datapath. Fails when the datapath has not applied
+        them yet (in check mode, warns and leaves C(identities.map) as it is). The L7 proxy role passes it.
+    type: dict
+  datapath_state_dir:
+    description: The datapath's state directory, when not its default (see M(palisade.ebpf.datapath) O(state_dir)).
+    type: path
   bpffs_dir:
     description:
       - The host's datapath directory on the bpf filesystem (as for M(palisade.ebpf.datapath)); the socket
@@ -217,6 +227,8 @@ def main():
             port=dict(type="int", default=L7_PROXY_PORT),
             maps=dict(type="dict", default={}),
             ipcache_packed=dict(type="str"),
+            ipcache_version=dict(type="dict"),
+            datapath_state_dir=dict(type="path"),
             bpffs_dir=dict(type="path"),
             service_manager=dict(type="str", choices=["auto", "process", "systemd"], default="auto"),
             unit=dict(type="str", default=L7_PROXY_UNIT),

@@ -18,6 +18,8 @@ import ipaddress
 import os
 from collections import namedtuple
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _artifact as artifact
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import unpack_ipcache
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _inventory as inventory_mod
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _shares as shares_mod
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _want as want_mod
@@ -112,8 +114,35 @@ def _share_code_digest():
 _SHARE_CODE = []
 
 
-def _write_shares(shares, prefixes, store):
-    """({host: {share, endpoints, l7proxy}}, every object name the shares use).
+# Earlier versions of a host's artifacts the controller keeps deltas from: a
+# host that missed more runs than this gets the full document.
+ARTIFACT_HISTORY = 3
+
+
+def host_document(share, identities):
+    """The artifact a host's datapath keeps of its own state (see
+    module_utils/_artifact.py): its endpoints, the policies they use, the
+    labels of the identities those mention, its own IP table rows."""
+    want = want_mod.datapath_want(share, "", identities)
+    return {"endpoints": dict((ep["key"], ep) for ep in want["endpoints"]), "policies": want["policies"],
+            "identities": want["identities"], "overrides": dict(share.get("ipcache_overrides") or {})}
+
+
+def _history(current, earlier, store):
+    """``current`` then the earlier versions still in the store, newest first."""
+    return [current] + [name for name in earlier if name != current and store.has(name)][:ARTIFACT_HISTORY - 1]
+
+
+def _index(store):
+    known = store.index()
+    if not isinstance(known.get("shares"), dict):  # none yet, or an older layout: rebuild
+        return {"shares": {}, "hosts": {}, "tables": {}, "table_history": [], "deltas": {}}
+    return known
+
+
+def _write_shares(shares, prefixes, store, known, identities):
+    """({host: {share, endpoints, l7proxy, datapath}}, the index parts to
+    keep, every object name the shares use).
 
     A share is stored without its policies' content: each policy is an
     object of its own, named in the share by reference, and shared by every
@@ -121,8 +150,10 @@ def _write_shares(shares, prefixes, store):
     its policies' references (each a digest of everything the policy
     depends on), its lab prefix and the code; digested, that is the key of
     an index to the objects written last time, which are reused instead of
-    rebuilt and re-serialized (the bulk of a run's cost at a thousand hosts)."""
-    known, index, hosts, policy_names = store.index(), {}, {}, {}
+    rebuilt and re-serialized (the bulk of a run's cost at a thousand hosts).
+    ``datapath`` lists the versions of the host's own datapath artifact,
+    current first, then the earlier ones a delta can start from."""
+    index, hosts, host_keys, policy_names = {}, {}, {}, {}
     code = _share_code_digest()
     proxy = want_mod.ProxyWants()
 
@@ -133,17 +164,50 @@ def _write_shares(shares, prefixes, store):
 
     for host, share in shares.items():
         key = hashlib.sha256(canonical([code, prefixes.get(host), dict(share, policies=sorted(share["policies"]))])).hexdigest()
-        entry = known.get(key)
-        if not (isinstance(entry, list) and len(entry) == 3 and all(store.has(n) for n in [entry[0]] + list(entry[1]))):
+        entry = known["shares"].get(key)
+        if not (isinstance(entry, list) and len(entry) == 4
+                and all(store.has(n) for n in [entry[0]] + list(entry[1]) + list(entry[3][:1]))):
             want = share["l7proxy"] = proxy.want_or_error(share)
+            document = store.put(host_document(share, identities))
+            earlier = known["shares"].get(known["hosts"].get(host)) or [None, None, None, []]
             policies = {ref: policy_name(ref, output) for ref, output in share["policies"].items()}
             entry = [store.put(dict(share, policies=policies)), sorted(set(policies.values())),
-                     "error" if "error" in want else ("some" if want["endpoints"] else "none")]
+                     "error" if "error" in want else ("some" if want["endpoints"] else "none"),
+                     _history(document, earlier[3] if isinstance(earlier[3], list) else [], store)]
         index[key] = entry
-        hosts[host] = {"share": entry[0], "endpoints": len(share["endpoints"]), "l7proxy": entry[2]}
-    if index != known:
-        store.save_index(index)
-    return hosts, [name for entry in index.values() for name in [entry[0]] + entry[1]]
+        host_keys[host] = key
+        hosts[host] = {"share": entry[0], "endpoints": len(share["endpoints"]), "l7proxy": entry[2],
+                       "datapath": entry[3]}
+    names = [name for entry in index.values() for name in [entry[0]] + entry[1] + entry[3]]
+    return hosts, {"shares": index, "hosts": host_keys}, names
+
+
+def _fleet_table(packed_name, store, known):
+    """The fleet's IP table as a versioned artifact: (its version, {earlier
+    version: delta object}, the index parts to keep). The table comes packed
+    (one string, what a host gets in full) and is versioned as the document
+    {"ipcache": {prefix: identity}}, which is what a host rebuilds and checks;
+    deltas from the last ARTIFACT_HISTORY - 1 versions are computed once
+    here, not once per host."""
+    tables = dict(known["tables"])
+    version = tables.get(packed_name)
+    document = None
+    if version is None or not store.has(version):
+        document = {"ipcache": dict(unpack_ipcache(store.get(packed_name)))}
+        version = store.put(document)
+    tables = {packed_name: version}
+    history = _history(version, known["table_history"], store)
+    deltas = {}
+    for old in history[1:]:
+        key = "%s:%s" % (old, version)
+        name = known["deltas"].get(key)
+        if not (name and store.has(name)):
+            if document is None:
+                document = store.get(version)
+            name = store.put(artifact.diff(store.get(old), document))
+        deltas[old] = name
+    return version, deltas, {"tables": tables, "table_history": history,
+                             "deltas": dict(("%s:%s" % (old, version), name) for old, name in deltas.items())}
 
 
 def state_result(done, prefixes, store):
@@ -153,14 +217,22 @@ def state_result(done, prefixes, store):
     fleet, policy = done.fleet, done.policy
     table = policy.table
     shares = host_shares(fleet, prefixes, policy, routes=False)
+    identities = {str(n): table.describe(n) for n in sorted(table.numbers())
+                  if n in table.endpoint_numbers or n in table.cidr_numbers}
     objects = {
         "ipcache_packed": store.put(want_mod.pack_shared_ipcache(policy.ipcache_shared())),
         "routes": store.put(reach_routes(fleet)),
-        "identities": store.put({str(n): table.describe(n) for n in sorted(table.numbers())
-                                 if n in table.endpoint_numbers or n in table.cidr_numbers}),
+        "identities": store.put(identities),
     }
-    hosts, names = _write_shares(shares, prefixes, store)
-    store.keep(list(objects.values()) + names)
+    known = _index(store)
+    objects["fleet_table"], objects["fleet_table_deltas"], table_index = _fleet_table(
+        objects["ipcache_packed"], store, known)
+    hosts, shares_index, names = _write_shares(shares, prefixes, store, known, identities)
+    index = dict(table_index, **shares_index)
+    if index != known:
+        store.save_index(index)
+    store.keep([objects["ipcache_packed"], objects["routes"], objects["identities"]] + table_index["table_history"]
+               + list(objects["fleet_table_deltas"].values()) + names)
     return {
         "hosts": hosts,
         "objects": objects,

@@ -7,11 +7,12 @@ kept on the controller as content-addressed JSON objects.
 Why: Ansible walks a registered result several times (the callback's copy,
 ``strip_internal_keys``, native-type conversion), in the main process, at a
 cost that grows with its size; a fleet's shares registered as one variable
-cost minutes at a thousand hosts (docs/benchmarks.md, P7). So fleet_state
+cost minutes at a thousand hosts (docs/fleet-scale.md). So fleet_state
 registers only each host's object name (its SHA-256) and the host's tasks
 read their own object back through the ``host_want`` filter.
 
-An object's name is the SHA-256 of its canonical JSON, so an unchanged
+An object's name is the SHA-256 of its canonical JSON (the version of
+module_utils/_artifact.py, which hosts compute alike), so an unchanged
 share keeps its name and is not written again, and a reader can tell a
 damaged file from the object it names. Each object is written atomically
 (temporary file, then rename). ``keep`` removes the objects that neither
@@ -28,6 +29,8 @@ import json
 import os
 import tempfile
 
+from ansible_collections.palisade.ebpf.plugins.module_utils._artifact import canonical
+
 # Runs whose objects are kept (this one and the one before).
 KEEP_RUNS = 2
 _RUNS_FILE = "runs.json"
@@ -37,11 +40,6 @@ _SUFFIX = ".json"
 
 class StoreError(ValueError):
     """An object is missing or damaged; the message names it and says what to do."""
-
-
-def canonical(value):
-    """The bytes an object is stored as and named by."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _atomic_write(path, data):

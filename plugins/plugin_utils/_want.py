@@ -299,11 +299,13 @@ def _read(fleet_state, name):
 def host_want(fleet_state, host, part):
     """What ``host``'s module ``part`` wants, from palisade.ebpf.fleet_state's
     registered result, whose share store (_store.py) holds the host's share:
-    ``datapath`` (datapath_want), ``l7proxy`` (ProxyWants.want plus
-    ``ipcache_packed``; both read the same IP table), ``endpoints`` (the
-    endpoint module's endpoints) or ``routes`` (the direct routes to every
-    other host's endpoints). Raises ValueError (_store.StoreError) when the
-    store no longer holds what the result names."""
+    ``datapath`` (datapath_want, the IP table packed in full; the datapath
+    role ships the table as versioned artifacts instead, _transfer.py),
+    ``l7proxy`` (ProxyWants.want plus ``ipcache_version``, the versions of
+    the datapath's artifacts the proxy reads the IP table from on the host),
+    ``endpoints`` (the endpoint module's endpoints) or ``routes`` (the
+    direct routes to every other host's endpoints). Raises ValueError
+    (_store.StoreError) when the store no longer holds what the result names."""
     if part not in PARTS:
         raise ValueError("want: the part is one of %s, not %r" % (", ".join(PARTS), part))
     if part == "routes":
@@ -311,11 +313,12 @@ def host_want(fleet_state, host, part):
     share = _read(fleet_state, fleet_state["hosts"][host]["share"])
     if part == "endpoints":
         return share["endpoints"]
+    if part == "l7proxy":
+        want = share["l7proxy"]
+        if "error" in want:
+            raise ValueError(want["error"])
+        return dict(want, ipcache_version={"fleet": fleet_state["objects"]["fleet_table"],
+                                           "host": fleet_state["hosts"][host]["datapath"][0]})
     share["policies"] = {ref: _read(fleet_state, name) for ref, name in share["policies"].items()}
     ipcache_packed = host_ipcache(_read(fleet_state, fleet_state["objects"]["ipcache_packed"]), share)
-    if part == "datapath":
-        return datapath_want(share, ipcache_packed, _read(fleet_state, fleet_state["objects"]["identities"]))
-    want = share["l7proxy"]
-    if "error" in want:
-        raise ValueError(want["error"])
-    return dict(want, ipcache_packed=ipcache_packed)
+    return datapath_want(share, ipcache_packed, _read(fleet_state, fleet_state["objects"]["identities"]))

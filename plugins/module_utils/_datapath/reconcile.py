@@ -106,12 +106,18 @@ def _check_map(spec, settings, info, path):
                             "max entries: %s, expected %s); remove the pin and re-run" % (path, have, want))
 
 
+class ProgramNotHeld(DatapathError):
+    """The run must compile a rendering whose source was not sent (only its
+    hash): the controller sends it on a second attempt."""
+
+
 class Reconciler(object):
 
-    def __init__(self, raw_state, raw_settings, source, check_mode, ipr_factory):
+    def __init__(self, raw_state, raw_settings, source, check_mode, ipr_factory, source_hash=None):
         self.state = dp_state.validate(raw_state)
         self.settings = dp_settings.normalise(raw_settings)
         self.source = source
+        self.source_hash = programs.source_hash(source) if source else source_hash
         self.check_mode = check_mode
         self.ipr_factory = ipr_factory
         self.bpffs_dir = self.state["bpffs_dir"]
@@ -193,7 +199,7 @@ class Reconciler(object):
             self.timings["observe_maps"] = round(time.time() - started, 4)
 
             # Programs: the cache, and whether it is bound to today's maps.
-            digest = programs.source_hash(self.source)
+            digest = self.source_hash
             loaded = programs.open_cached(self.bpffs_dir, digest)
             map_ids = self._pinned_map_ids()
             compile_reason = None
@@ -205,6 +211,8 @@ class Reconciler(object):
                 loaded = None
             missing_maps = [spec.pin_name(self.settings) for spec in maps.MAPS
                             if not os.path.exists(map_path(self.bpffs_dir, spec, self.settings))]
+            if compile_reason and not self.source and not self.check_mode:
+                raise ProgramNotHeld("rendering %s: %s on this host, and its source was not sent" % (digest, compile_reason))
             if compile_reason:
                 self.changes.append("+ program %s: compile (%s)" % (digest, compile_reason))
             for name in missing_maps:

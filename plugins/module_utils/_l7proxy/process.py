@@ -41,6 +41,7 @@ import tempfile
 import time
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _result
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import artifacts as dp_artifacts
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import StateError, unpack_ipcache
 from ansible_collections.palisade.ebpf.plugins.module_utils._defaults import L7_PROXY_PORT, L7_PROXY_UNIT
 from ansible_collections.palisade.ebpf.plugins.module_utils._procfs import alive, children, cmdline, read_pidfile
@@ -297,6 +298,21 @@ class Reconciler(object):
             if not isinstance(entries, dict):
                 raise L7ProxyError("maps.%s: expected a dict of key -> value" % name)
             wanted[name] = runtime.check_entries(name, entries)
+        versions = self.params.get("ipcache_version")
+        if versions is not None:
+            if self.params.get("ipcache_packed") is not None:
+                raise L7ProxyError("ipcache_packed and ipcache_version both give identities.map: give one")
+            if runtime.IDENTITIES in wanted:
+                raise L7ProxyError("maps.%s and ipcache_version both give identities.map: give one" % runtime.IDENTITIES)
+            directory = self.params.get("datapath_state_dir") or dp_artifacts.default_state_dir(self.params["bpffs_dir"])
+            table, why = dp_artifacts.applied_ip_table(directory, versions)
+            if table is not None:
+                wanted[runtime.IDENTITIES] = runtime.ipcache_entries(table.items())
+            elif self.check:  # the datapath's check run did not apply it
+                self.warnings.append("identities.map follows the IP table once the datapath applies it (%s)" % why)
+            else:
+                raise L7ProxyError("identities.map: %s; the datapath applies this run's IP table first (the datapath "
+                                   "role, before this one)" % why)
         packed = self.params.get("ipcache_packed")
         if packed is not None:
             if runtime.IDENTITIES in wanted:
@@ -479,7 +495,7 @@ class Reconciler(object):
     def absent(self):
         state = self.load_state()
         names = set(state.get("maps") or []) | set((self.params.get("maps") or {}).keys())
-        if self.params.get("ipcache_packed") is not None:
+        if self.params.get("ipcache_packed") is not None or self.params.get("ipcache_version") is not None:
             names.add(runtime.IDENTITIES)
         master = self.service.master_pid()
         demux = self.early_demux_value()

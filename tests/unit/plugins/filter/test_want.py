@@ -33,7 +33,8 @@ def test_the_datapath_want_is_the_datapath_modules_arguments(fleet_state):
 
 def test_the_proxy_want_is_what_the_l7proxy_role_reads(fleet_state):
     want = host_want(fleet_state, "node1", "l7proxy")
-    assert sorted(want) == ["endpoints", "ipcache_packed", "rules", "rulesets"]
+    assert sorted(want) == ["endpoints", "ipcache_version", "rules", "rulesets"]
     assert list(want["endpoints"]) == ["10.1.1.10"]
-    assert want["ipcache_packed"] == host_want(fleet_state, "node1", "datapath")["ipcache_packed"]
+    assert want["ipcache_version"] == {"fleet": fleet_state["objects"]["fleet_table"],
+                                       "host": fleet_state["hosts"]["node1"]["datapath"][0]}
     assert host_want(fleet_state, "node2", "l7proxy")["endpoints"] == {}  # palisade_l7_enabled is false there

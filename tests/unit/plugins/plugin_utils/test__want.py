@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.palisade.ebpf.plugins.module_utils._datapath import artifacts as dp_artifacts
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import unpack_ipcache
 from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet, _shares, _want
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import trace
@@ -266,11 +267,15 @@ def test_host_want_gives_both_modules_the_same_ip_table():
     state = fleet_state_of(lab)
     datapath = _want.host_want(state, "node1", "datapath")
     proxy = _want.host_want(state, "node1", "l7proxy")
-    assert datapath["ipcache_packed"] == proxy["ipcache_packed"]
+    # The proxy reads the table from the datapath's artifacts on the host, at the versions fleet_state named.
+    store = ShareStore(state["store"])
+    assert proxy["ipcache_version"] == {"fleet": state["objects"]["fleet_table"], "host": state["hosts"]["node1"]["datapath"][0]}
+    artifacts = dict((name, store.get(version)) for name, version in proxy["ipcache_version"].items())
     table = dict(unpack_ipcache(datapath["ipcache_packed"]))
+    assert dp_artifacts.ip_table(artifacts) == table
     assert table["192.0.2.11/32"] == 1 and table["192.0.2.12/32"] == 6
     assert table["10.1.1.10/32"] == identity(lab, "default/deathstar")
-    assert {k: v for k, v in proxy.items() if k != "ipcache_packed"} == proxy_want(share_of(lab))
+    assert {k: v for k, v in proxy.items() if k != "ipcache_version"} == proxy_want(share_of(lab))
     identities = ShareStore(state["store"]).get(state["objects"]["identities"])
     assert datapath == _want.datapath_want(share_of(lab), datapath["ipcache_packed"], identities)
     assert _want.host_want(state, "node2", "l7proxy")["endpoints"] == {}

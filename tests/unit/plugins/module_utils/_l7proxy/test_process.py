@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from ansible_collections.palisade.ebpf.plugins.module_utils import _artifact as artifact
 from ansible_collections.palisade.ebpf.plugins.module_utils._l7proxy import process, runtime, sockmap
 
 MAPS = {"endpoints": {"10.1.1.10": "p1"}, "rules": {"p1": "r-allow", "p2": "r-deny"}}
@@ -163,3 +164,23 @@ def test_gathered_reads_the_map_files_back_in_the_input_schema(proxy):
     assert result == {"changed": False, "gathered": {"maps": dict(MAPS, identities={})}}
     with open(os.path.join(str(proxy["dir"]), process.STATE_NAME)) as handle:
         assert json.load(handle)["maps"] == ["endpoints", "identities", "rules"]
+
+
+def test_identities_come_from_the_ip_table_the_datapath_applied(proxy, tmp_path):
+    copies = artifact.LocalCopies(str(tmp_path / "datapath"))
+    versions = {"fleet": copies.write("fleet", {"ipcache": {"10.1.1.10/32": 300, "192.0.2.11/32": 6}}),
+                "host": copies.write("host", {"endpoints": {}, "policies": {}, "identities": {},
+                                              "overrides": {"192.0.2.11/32": 1}})}
+    result = proxy["run"](ipcache_version=versions, datapath_state_dir=str(tmp_path / "datapath"))
+    assert "+ map identities: 2 entries" in result["changes"]
+    text = (proxy["dir"] / "identities.map").read_text()
+    assert text == "10.1.1.10 300\n192.0.2.11 1\n"  # the host's own row wins
+    # A version the datapath has not applied: the proxy does not guess.
+    stale = dict(versions, fleet="0" * 64)
+    with pytest.raises(runtime.L7ProxyError, match="the datapath's fleet artifact in .* is version .*, not 000000000000"):
+        proxy["run"](ipcache_version=stale, datapath_state_dir=str(tmp_path / "datapath"))
+    checked = proxy["run"](check=True, ipcache_version=stale, datapath_state_dir=str(tmp_path / "datapath"))
+    assert checked["changed"] is False and "identities.map follows the IP table once the datapath applies it" \
+        in checked["warnings"][0]
+    with pytest.raises(runtime.L7ProxyError, match="ipcache_packed and ipcache_version both give identities.map"):
+        proxy["run"](ipcache_version=versions, ipcache_packed="")
