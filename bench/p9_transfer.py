@@ -90,8 +90,8 @@ class Host:
         result = plugin.run(task_vars={"inventory_hostname": self.name})
         if result.get("failed"):
             raise RuntimeError("%s: %s" % (self.name, result.get("msg")))
-        return result["transfer"]["bytes"], result["transfer"]["attempts"], (result["transfer"]["fleet"],
-                                                                            result["transfer"]["host"])
+        transfer = result["transfer"]
+        return transfer["bytes"], transfer["attempts"], (transfer["fleet"], transfer["host"])
 
 
 def before_bytes(state, host, source):

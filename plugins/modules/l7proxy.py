@@ -73,7 +73,7 @@ options:
         them yet (in check mode, warns and leaves C(identities.map) as it is). The L7 proxy role passes it.
     type: dict
   datapath_state_dir:
-    description: The datapath's state directory, when not its default (see M(palisade.ebpf.datapath) O(state_dir)).
+    description: The datapath's state directory, when not its default (see the C(state_dir) option of M(palisade.ebpf.datapath)).
     type: path
   bpffs_dir:
     description:
