@@ -63,6 +63,7 @@ class Host:
     def __init__(self, name, directory):
         self.name = name
         self.copies = artifact.LocalCopies(directory)
+        self.objects = dp_artifacts.policy_copies(directory)
         self.compiled = set()
 
     def run_task(self, state):
@@ -73,18 +74,16 @@ class Host:
                               SimpleNamespace(get_basedir=lambda: ROOT), SimpleNamespace(template=lambda v: v))
 
         def execute_module(module_name=None, module_args=None, task_vars=None):
-            documents, how, stale = dp_artifacts.resolve_artifacts(module_args["artifacts"], self.copies)
-            names = [name for name, dummy in stale]
+            resolved = dp_artifacts.resolve(module_args["artifacts"], self.copies, self.objects)
+            names = list(resolved.stale)
             held = source_hash(module_args["source"]) if module_args.get("source") else module_args["source_hash"]
             if held not in self.compiled and not module_args.get("source"):
                 names.append("program")
             if names:
-                return {"changed": False, "stale": names}
+                return {"changed": False, "stale": names, "missing_objects": resolved.missing}
             self.compiled.add(held)
-            for name, document in documents.items():
-                if how[name] != "kept":
-                    self.copies.write(name, document)
-            return {"changed": how != {"fleet": "kept", "host": "kept"}, "transfer": dict(how)}
+            resolved.keep(self.copies, self.objects)
+            return {"changed": resolved.how != {"fleet": "kept", "host": "kept"}, "transfer": dict(resolved.how)}
 
         plugin._execute_module = execute_module  # pylint: disable=protected-access
         result = plugin.run(task_vars={"inventory_hostname": self.name})

@@ -6,9 +6,9 @@ the host's settings (jinja2 lives on the controller, not on managed hosts),
 then run the module on the host with the rendered source.
 
 With ``fleet`` (fleet_state's registered result), the host's desired state
-goes as versioned artifacts (plugin_utils/_transfer.py): versions and
-deltas first, and the rendering's hash instead of its source; what the host
-answers is stale goes in full on a second attempt. A host whose state did
+goes as versioned artifacts (plugin_utils/_transfer.py): versions, deltas
+and new policy objects first, and the rendering's hash instead of its
+source; what the host answers it lacks goes whole on the next attempt. A host whose state did
 not change receives a few hundred bytes."""
 
 from __future__ import absolute_import, division, print_function
@@ -61,10 +61,10 @@ class ActionModule(ActionBase):
         if host not in fleet["hosts"]:
             return {"failed": True, "msg": "fleet: %s is not a host of this fleet_state result" % host}
         source = args.pop("source")
-        full, send_source, sent, attempts = set(), False, 0, 0
+        full, objects, send_source, sent, attempts = set(), set(), False, 0, 0
         while True:
             try:
-                args["artifacts"] = datapath_transfers(fleet, host, full)
+                args["artifacts"] = datapath_transfers(fleet, host, full, sorted(objects))
             except ValueError as exc:
                 return {"failed": True, "msg": str(exc)}
             if send_source:
@@ -78,13 +78,15 @@ class ActionModule(ActionBase):
             stale = result.get("stale") or []
             if result.get("failed") or not stale:
                 break
-            again = set(name for name in stale if name != "program") - full
-            if "program" in stale and not send_source:
-                send_source = True
-            elif not again:
+            again = set(name for name in stale if name not in ("program", "objects")) - full
+            missing = set(result.get("missing_objects") or []) - objects
+            progress = bool(again or missing) or ("program" in stale and not send_source)
+            if not progress:
                 result.update(failed=True, msg="the host could not build its state even from full documents: %s"
                               % result.get("msg"))
                 break
+            send_source = send_source or "program" in stale
             full |= again
+            objects |= missing
         result.setdefault("transfer", {}).update(bytes=sent, attempts=attempts)
         return result

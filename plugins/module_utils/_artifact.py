@@ -27,6 +27,9 @@ What the controller sends for one artifact (``transfer``):
 
 A host that holds neither V nor any B answers "stale" and the controller
 sends the full document; the version of the result is checked either way.
+Large values many hosts share (the datapath's flat policies) are kept apart
+as content-addressed objects (``ObjectCopies``) that a document names by
+version.
 Pure Python, no Ansible: the host side runs inside the module.
 """
 
@@ -60,62 +63,89 @@ def version(document):
     return hashlib.sha256(canonical(document)).hexdigest()
 
 
-def diff(old, new, derive=None):
+def diff(old, new):
     """The delta that turns ``old`` into ``new``:
     {section: {"set": {key: value}, "remove": [key, ...]}} for the sections
-    that differ (a section missing on one side counts as empty).
-
-    ``derive``: {section: (bases, value_diff)} for sections whose new values
-    are better sent as a change to an old one: ``bases(old, new)`` maps new
-    keys to the old key they most likely replace, ``value_diff(old_value,
-    new_value)`` gives what ``patch``'s ``derived`` function turns the one
-    into the other with. Such keys go under "derive": {key: {"from": old
-    key, "patch": ...}}."""
+    that differ (a section missing on one side counts as empty)."""
     delta = {}
     for section in sorted(set(old) | set(new)):
         before, after = old.get(section) or {}, new.get(section) or {}
         if before == after:
             continue
-        changed = dict((k, v) for k, v in after.items() if k not in before or before[k] != v)
-        removed = sorted(k for k in before if k not in after)
-        change = {"set": changed, "remove": removed}
-        if derive and section in derive:
-            bases, value_diff = derive[section]
-            derived = {}
-            for key, base in bases(old, new).items():
-                if key in changed and base in before:
-                    derived[key] = {"from": base, "patch": value_diff(before[base], changed.pop(key))}
-            if derived:
-                change["derive"] = derived
-        delta[section] = change
+        delta[section] = {"set": dict((k, v) for k, v in after.items() if k not in before or before[k] != v),
+                          "remove": sorted(k for k in before if k not in after)}
     return delta
 
 
-def patch(document, delta, sections=None, derived=None):
+def patch(document, delta, sections=None):
     """``document`` with ``delta`` applied (a new document; the input is not
-    changed). ``derived``: {section: function(old value, patch) -> value}
-    for the sections ``diff`` derived. ArtifactError when the delta is not
-    one."""
+    changed). ArtifactError when the delta is not one."""
     if not isinstance(delta, dict):
         raise ArtifactError("a delta is a mapping of sections, not %r" % type(delta).__name__)
     out = dict(document)
     for section, change in delta.items():
         if not isinstance(change, dict) or not isinstance(change.get("set", {}), dict) \
-                or not isinstance(change.get("remove", []), list) or not isinstance(change.get("derive", {}), dict):
+                or not isinstance(change.get("remove", []), list):
             raise ArtifactError("delta of section %r: expected {set: mapping, remove: list}" % (section,))
         if sections is not None and section not in sections:
             raise ArtifactError("delta names section %r, expected one of %s" % (section, ", ".join(sections)))
-        before = out.get(section) or {}
-        merged = dict(before)
-        for key, how in change.get("derive", {}).items():
-            if derived is None or section not in derived or not isinstance(how, dict) or how.get("from") not in before:
-                raise ArtifactError("delta of section %r: %r cannot be derived" % (section, key))
-            merged[key] = derived[section](before[how["from"]], how.get("patch"))
+        merged = dict(out.get(section) or {})
         for key in change.get("remove", []):
             merged.pop(key, None)
         merged.update(change.get("set", {}))
         out[section] = merged
     return out
+
+
+def write_atomic(path, data):
+    """``data`` to ``path`` through a temporary file and a rename: a reader
+    sees the old content or the new, never part of it."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class ObjectCopies:
+    """Content-addressed objects a host keeps in ``directory`` (``<version>.json``),
+    which a document names by version: large values many hosts share."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def get(self, name):
+        """The object ``name``, or None when it is missing or damaged."""
+        if not isinstance(name, str) or not _VERSION.match(name):
+            return None
+        try:
+            with open(os.path.join(self.directory, name + ".json"), "rb") as handle:
+                value = json.loads(handle.read().decode("utf-8"))
+        except (IOError, OSError, ValueError):
+            return None
+        return value if version(value) == name else None
+
+    def put(self, value):
+        name = version(value)
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        path = os.path.join(self.directory, name + ".json")
+        if not os.path.exists(path):
+            write_atomic(path, canonical(value))
+        return name
+
+    def keep(self, names):
+        """Remove every object but ``names``."""
+        try:
+            entries = os.listdir(self.directory)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.endswith(".json") and entry[:-5] not in names:
+                os.unlink(os.path.join(self.directory, entry))
 
 
 class LocalCopies:
@@ -158,47 +188,33 @@ class LocalCopies:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         path = os.path.join(self.directory, "%s-%s.json" % (name, held))
         if not os.path.exists(path):
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(canonical(document))
-                os.rename(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_atomic(path, canonical(document))
         for other in self._versions(name):
             if other != held:
                 os.unlink(os.path.join(self.directory, "%s-%s.json" % (name, other)))
         return held
 
     def remove(self):
-        """Remove every copy and the directory; the paths removed."""
+        """Remove every copy and object and the directory; the paths removed."""
         removed = []
-        try:
-            entries = sorted(os.listdir(self.directory))
-        except OSError:
-            return removed
-        for entry in entries:
-            path = os.path.join(self.directory, entry)
-            if os.path.isfile(path):
-                os.unlink(path)
-                removed.append(path)
-        try:
-            os.rmdir(self.directory)
-        except OSError:
-            pass
+        for dirpath, dirnames, filenames in os.walk(self.directory, topdown=False):
+            for entry in sorted(filenames):
+                os.unlink(os.path.join(dirpath, entry))
+                removed.append(os.path.join(dirpath, entry))
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
         return removed
 
 
-def resolve(name, transfer, copies, unpack=None, sections=None, derived=None):
+def resolve(name, transfer, copies, unpack=None, sections=None):
     """The document ``transfer`` (see the module docstring) stands for, from
     what it carries and the copy ``copies`` holds. Returns (document, how):
     how is "kept" (the copy was current), "delta" or "full". Raises Stale
     when the host needs the full document, ArtifactError when the transfer
     is malformed or its result is not the version it names. ``unpack``:
-    {section: function(text) -> mapping} for ``packed`` sections;
-    ``derived``: as for ``patch``."""
+    {section: function(text) -> mapping} for ``packed`` sections."""
     if not isinstance(transfer, dict) or not isinstance(transfer.get("version"), str) \
             or not _VERSION.match(transfer["version"]):
         raise ArtifactError("%s: expected {version: <sha256>, ...}, got %r" % (name, transfer))
@@ -220,7 +236,7 @@ def resolve(name, transfer, copies, unpack=None, sections=None, derived=None):
         if held not in deltas:
             raise Stale("%s: the copy held is version %s, for which no delta was sent" % (name, held[:12]))
         try:
-            document = patch(document, deltas[held], sections, derived)
+            document = patch(document, deltas[held], sections)
         except (ArtifactError, KeyError, TypeError, ValueError) as exc:
             raise Stale("%s: the delta from %s does not apply (%s)" % (name, held[:12], exc))
         how = "delta"

@@ -273,8 +273,9 @@ transfer:
   sample: {"fleet": "delta", "host": "kept", "source": false, "bytes": 1873, "attempts": 1}
 stale:
   description:
-    - The artifacts (or C(program)) the host could not build from what it was sent; nothing was changed. The action
-      plugin answers with the full documents, so a task only shows this when it was called without the action plugin.
+    - The artifacts (C(fleet), C(host)), C(objects) (policy objects, listed in C(missing_objects)) or C(program) the host
+      could not build from what it was sent; nothing was changed. The action plugin answers with what is missing, whole,
+      so a task only shows this when it was called without the action plugin.
   returned: when the host needs a full document
   type: list
   elements: str
@@ -322,18 +323,15 @@ def interfaces_with(address):
 DIRECT = ("ipcache", "ipcache_packed", "endpoints", "policies", "identities")
 
 
-def keep_copies(module, copies, documents, how):
+def keep_copies(module, resolved, copies, object_copies):
     """Keep what was applied, for the next run's deltas. The kernel already
     holds it, so a copy that cannot be written costs the next run a full
     transfer, not this run its result."""
-    for name in sorted(documents):
-        if how[name] == "kept":
-            continue
-        try:
-            copies.write(name, documents[name])
-        except (IOError, OSError) as exc:
-            module.warn("cannot keep the applied %s artifact in %s (%s): the next run sends it in full"
-                        % (name, copies.directory, exc))
+    try:
+        resolved.keep(copies, object_copies)
+    except (IOError, OSError) as exc:
+        module.warn("cannot keep the applied artifacts in %s (%s): the next run sends them in full"
+                    % (copies.directory, exc))
 
 
 def main():
@@ -371,20 +369,21 @@ def main():
                              "module as a task, not on its own")
     state_dir = params["state_dir"] or dp_artifacts.default_state_dir(params["bpffs_dir"])
     copies = artifact.LocalCopies(state_dir)
+    object_copies = dp_artifacts.policy_copies(state_dir)
     raw_state = dict((key, params[key]) for key in ("bpffs_dir", "ipcache", "endpoints", "policies", "identities"))
-    documents, how = {}, {}
+    resolved = None
     try:
         if params["artifacts"] is not None and params["state"] == "present":
             given = [key for key in DIRECT if params[key]]
             if given:
                 module.fail_json(msg="artifacts replace %s: give one or the other" % ", ".join(given))
-            documents, how, stale = dp_artifacts.resolve_artifacts(params["artifacts"], copies)
-            if stale:
-                names = [name for name, dummy in stale]
+            resolved = dp_artifacts.resolve(params["artifacts"], copies, object_copies)
+            if resolved.stale:
+                names = list(resolved.stale)
                 if not params["source"] and not os.path.isdir(programs.prog_pin(params["bpffs_dir"], params["source_hash"] or "-", "")):
                     names.append("program")  # saves the attempt that would find out
-                module.exit_json(changed=False, stale=names, msg="; ".join(reason for dummy, reason in stale))
-            raw_state.update(dp_artifacts.state_from(documents))
+                module.exit_json(changed=False, stale=names, missing_objects=resolved.missing, msg="; ".join(resolved.reasons))
+            raw_state.update(resolved.state())
         if params["ipcache_packed"]:
             raw_state["ipcache"] = list(raw_state["ipcache"]) + unpack_ipcache(params["ipcache_packed"])
         raw_state["uplinks"] = params["uplinks"]
@@ -401,10 +400,10 @@ def main():
                 module.fail_json(msg="source is missing: run palisade.ebpf.datapath as a task, so that its action "
                                      "plugin renders the programs on the controller")
             result = rec.present()
-            if documents:
+            if resolved is not None:
                 if not module.check_mode:
-                    keep_copies(module, copies, documents, how)
-                result["transfer"] = dict(how, source=bool(params["source"]))
+                    keep_copies(module, resolved, copies, object_copies)
+                result["transfer"] = dict(resolved.how, source=bool(params["source"]))
         else:
             result = rec.absent()
             if os.path.isdir(state_dir):

@@ -82,8 +82,8 @@ hosts:
       rulesets}) (docs/l7.md), or C({error}) when its HTTP rules cannot be applied by the proxy; the error stops
       only a host that runs the proxy.
     - The C(palisade.ebpf.host_want) filter reads a host's share and turns it into each module's arguments.
-    - C(datapath) lists the versions of the host's own datapath artifact (its endpoints, flat policy rows, identity
-      labels and own IP table rows), the current one first, then up to two earlier ones the datapath action plugin
+    - C(datapath) lists the versions of the host's own datapath artifact (its endpoints, the versions of the flat policy
+      objects they use, identity labels and own IP table rows), the current one first, then up to two earlier ones the datapath action plugin
       sends deltas from (docs/fleet-scale.md, "What a run ships").
   returned: success
   type: dict

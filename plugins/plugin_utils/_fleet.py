@@ -119,13 +119,44 @@ _SHARE_CODE = []
 ARTIFACT_HISTORY = 3
 
 
-def host_document(share, identities):
+class FlatPolicies:
+    """Each distinct policy flattened for the datapath once, kept as a store
+    object (``_want.flat_policy``), with the peers its rows name. Policies
+    are shared by many hosts, so a host's artifact names them instead of
+    holding them (a host's policies are megabytes at fleet size). A policy's
+    reference digests everything it depends on, so ``known`` (the last
+    run's {ref: [object name, peers]}, for the same code) stays valid."""
+
+    def __init__(self, store, known):
+        self.store = store
+        self.known = known
+        self.used = {}
+
+    def get(self, ref, output):
+        found = self.used.get(ref)
+        if found is None:
+            found = self.known.get(ref)
+            if not (isinstance(found, list) and len(found) == 2 and self.store.has(found[0])):
+                flat = want_mod.flat_policy(output)
+                found = [self.store.put(flat), want_mod.policy_peers(flat)]
+            self.used[ref] = found
+        return found
+
+
+def host_document(share, identities, flat):
     """The artifact a host's datapath keeps of its own state (see
-    module_utils/_artifact.py): its endpoints, the policies they use, the
-    labels of the identities those mention, its own IP table rows."""
-    want = want_mod.datapath_want(share, "", identities)
-    return {"endpoints": dict((ep["key"], ep) for ep in want["endpoints"]), "policies": want["policies"],
-            "identities": want["identities"], "overrides": dict(share.get("ipcache_overrides") or {})}
+    module_utils/_artifact.py): its endpoints, the names of the flat policy
+    objects they use (``flat``: a FlatPolicies), the labels of the
+    identities those mention, its own IP table rows."""
+    endpoints = want_mod.datapath_endpoints(share)
+    policies, used = {}, set(ep["identity"] for ep in endpoints)
+    for ref, output in (share.get("policies") or {}).items():
+        name, peers = flat.get(ref, output)
+        policies[ref] = name
+        used.update(peers)
+    return {"endpoints": dict((ep["key"], ep) for ep in endpoints), "policies": policies,
+            "identities": want_mod.used_identities(identities, used),
+            "overrides": dict(share.get("ipcache_overrides") or {})}
 
 
 def _history(current, earlier, store):
@@ -135,12 +166,13 @@ def _history(current, earlier, store):
 
 def _index(store):
     known = store.index()
-    if not isinstance(known.get("shares"), dict):  # none yet, or an older layout: rebuild
-        return {"shares": {}, "hosts": {}, "tables": {}, "table_history": [], "deltas": {}}
+    if not isinstance(known.get("shares"), dict) or known.get("code") != _share_code_digest():
+        # none yet, an older layout or other code: rebuild
+        return {"shares": {}, "hosts": {}, "tables": {}, "table_history": [], "deltas": {}, "flat": {}}
     return known
 
 
-def _write_shares(shares, prefixes, store, known, identities):
+def _write_shares(shares, prefixes, store, known, identities, flat):
     """({host: {share, endpoints, l7proxy, datapath}}, the index parts to
     keep, every object name the shares use).
 
@@ -168,18 +200,37 @@ def _write_shares(shares, prefixes, store, known, identities):
         if not (isinstance(entry, list) and len(entry) == 4
                 and all(store.has(n) for n in [entry[0]] + list(entry[1]) + list(entry[3][:1]))):
             want = share["l7proxy"] = proxy.want_or_error(share)
-            document = store.put(host_document(share, identities))
+            document = store.put(host_document(share, identities, flat))
             earlier = known["shares"].get(known["hosts"].get(host)) or [None, None, None, []]
             policies = {ref: policy_name(ref, output) for ref, output in share["policies"].items()}
             entry = [store.put(dict(share, policies=policies)), sorted(set(policies.values())),
                      "error" if "error" in want else ("some" if want["endpoints"] else "none"),
                      _history(document, earlier[3] if isinstance(earlier[3], list) else [], store)]
+        else:
+            for ref, output in share["policies"].items():
+                flat.get(ref, output)  # still in use: kept
         index[key] = entry
         host_keys[host] = key
         hosts[host] = {"share": entry[0], "endpoints": len(share["endpoints"]), "l7proxy": entry[2],
                        "datapath": entry[3]}
     names = [name for entry in index.values() for name in [entry[0]] + entry[1] + entry[3]]
     return hosts, {"shares": index, "hosts": host_keys}, names
+
+
+def _flat_index(flat, known):
+    """The flat policies to remember: this run's, and those of the previous
+    ARTIFACT_HISTORY - 1 runs that this run does not use, so that a policy a
+    host held a run or two ago can still be the base of a derived one
+    (_transfer.py); older ones are only an optimisation lost."""
+    keep = dict(flat.used)
+    runs = [sorted(flat.used)] + [run for run in known.get("flat_runs") or [] if isinstance(run, list)]
+    runs = runs[:ARTIFACT_HISTORY]
+    old = known.get("flat") or {}
+    for run in runs[1:]:
+        for ref in run:
+            if ref not in keep and ref in old:
+                keep[ref] = old[ref]
+    return keep, runs
 
 
 def _fleet_table(packed_name, store, known):
@@ -227,12 +278,15 @@ def state_result(done, prefixes, store):
     known = _index(store)
     objects["fleet_table"], objects["fleet_table_deltas"], table_index = _fleet_table(
         objects["ipcache_packed"], store, known)
-    hosts, shares_index, names = _write_shares(shares, prefixes, store, known, identities)
-    index = dict(table_index, **shares_index)
+    flat = FlatPolicies(store, known.get("flat") or {})
+    hosts, shares_index, names = _write_shares(shares, prefixes, store, known, identities, flat)
+    flat_index, flat_runs = _flat_index(flat, known)
+    index = dict(table_index, flat=flat_index, flat_runs=flat_runs, code=_share_code_digest(), **shares_index)
     if index != known:
         store.save_index(index)
     store.keep([objects["ipcache_packed"], objects["routes"], objects["identities"]] + table_index["table_history"]
-               + list(objects["fleet_table_deltas"].values()) + names)
+               + list(objects["fleet_table_deltas"].values()) + names
+               + [entry[0] for entry in index["flat"].values()])
     return {
         "hosts": hosts,
         "objects": objects,

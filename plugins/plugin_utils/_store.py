@@ -27,9 +27,8 @@ __metaclass__ = type
 import hashlib
 import json
 import os
-import tempfile
 
-from ansible_collections.palisade.ebpf.plugins.module_utils._artifact import canonical
+from ansible_collections.palisade.ebpf.plugins.module_utils._artifact import canonical, write_atomic
 
 # Runs whose objects are kept (this one and the one before).
 KEEP_RUNS = 2
@@ -40,18 +39,6 @@ _SUFFIX = ".json"
 
 class StoreError(ValueError):
     """An object is missing or damaged; the message names it and says what to do."""
-
-
-def _atomic_write(path, data):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class ShareStore:
@@ -71,7 +58,7 @@ class ShareStore:
         path = self._path(name)
         if not os.path.exists(path):
             os.makedirs(self.root, exist_ok=True)
-            _atomic_write(path, data)
+            write_atomic(path, data)
             self.written += 1
         return name
 
@@ -108,7 +95,7 @@ class ShareStore:
         """Keep ``index`` ({key: object name}) for the next run: a share's
         inputs, digested, to the object computed from them."""
         os.makedirs(self.root, exist_ok=True)
-        _atomic_write(os.path.join(self.root, _INDEX_FILE), json.dumps(index, sort_keys=True).encode("utf-8"))
+        write_atomic(os.path.join(self.root, _INDEX_FILE), json.dumps(index, sort_keys=True).encode("utf-8"))
 
     def keep(self, names):
         """Record ``names`` as this run's objects and remove every object
@@ -123,7 +110,7 @@ class ShareStore:
             runs = []
         runs = ([sorted(set(names))] + runs)[:KEEP_RUNS]
         os.makedirs(self.root, exist_ok=True)
-        _atomic_write(runs_path, json.dumps(runs).encode("utf-8"))
+        write_atomic(runs_path, json.dumps(runs).encode("utf-8"))
         live = set(name for run in runs for name in run)
         removed = 0
         for entry in os.listdir(self.root):

@@ -81,28 +81,43 @@ def flat_entries(direction):
     return [list(row) for row in sorted(rows)]
 
 
+def flat_policy(output):
+    """A policy (host-share form) as the datapath takes it: per direction,
+    ``enforced`` and one flat row per peer with its verdict."""
+    return dict((direction, {"enforced": bool(output[direction]["enforced"]), "entries": flat_entries(output[direction])})
+                for direction in ("ingress", "egress"))
+
+
+def policy_peers(flat):
+    """The peer identities a flat policy's rows name."""
+    return sorted(set(row[0] for direction in flat.values() for row in direction["entries"]))
+
+
+def datapath_endpoints(share):
+    return [dict((k, ep[k]) for k in ("key", "ifname", "ipv4", "identity", "policy"))
+            for ep in share.get("enforcement") or ()]
+
+
+def used_identities(identities, numbers):
+    """The labels of ``numbers`` that fleet_state's ``identities`` knows."""
+    identities = identities or {}
+    return dict((str(n), identities[str(n)]) for n in sorted(set(numbers)) if str(n) in identities)
+
+
 def datapath_want(share, ipcache_packed, identities=None):
     """palisade.ebpf.datapath's ``endpoints``, ``policies``, ``identities``
     and ``ipcache_packed`` for the host of ``share``; ``identities`` is
     fleet_state's (labels by number), of which the host gets only those its
     diffs can mention."""
-    policies = {}
-    for ref, policy in (share.get("policies") or {}).items():
-        policies[ref] = {
-            direction: {"enforced": bool(policy[direction]["enforced"]), "entries": flat_entries(policy[direction])}
-            for direction in ("ingress", "egress")
-        }
-    endpoints = [dict((k, ep[k]) for k in ("key", "ifname", "ipv4", "identity", "policy"))
-                 for ep in share.get("enforcement") or ()]
+    policies = dict((ref, flat_policy(policy)) for ref, policy in (share.get("policies") or {}).items())
+    endpoints = datapath_endpoints(share)
     used = set(ep["identity"] for ep in endpoints)
     for policy in policies.values():
-        for direction in policy.values():
-            used.update(row[0] for row in direction["entries"])
-    identities = identities or {}
+        used.update(policy_peers(policy))
     return {
         "endpoints": endpoints,
         "policies": policies,
-        "identities": dict((str(n), identities[str(n)]) for n in sorted(used) if str(n) in identities),
+        "identities": used_identities(identities, used),
         "ipcache_packed": ipcache_packed,
     }
 

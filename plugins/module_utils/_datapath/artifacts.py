@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The datapath's two artifacts on a host (module_utils/_artifact.py):
 ``fleet``, the fleet's IP table, and ``host``, the host's own endpoints,
-policies, identity labels and IP table rows. palisade.ebpf.datapath builds
+the versions of the flat policy objects they use, identity labels and IP
+table rows. palisade.ebpf.datapath builds
 its desired state from them and keeps what it applied in its state
 directory; palisade.ebpf.l7proxy reads the IP table from there too, so the
 table crosses the wire once per change, not once per module."""
@@ -21,26 +22,19 @@ from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state impo
 SECTIONS = {"fleet": ("ipcache",), "host": ("endpoints", "policies", "identities", "overrides")}
 
 
-# --- policies sent as changes to the policy an endpoint used before ---------------
-# A policy's name is a digest of everything it depends on, so a policy that
-# gains one peer is a new name with nearly the rows of the old one; sent as
-# a set of rows added and removed to the old one, it costs the change, not
-# the policy.
+# --- policies ---------------------------------------------------------------------
+# The host artifact names each policy by its flat object's version; the
+# objects, shared by many hosts and large at fleet size, are kept apart
+# (ObjectCopies) and travel once per host. A policy's reference digests
+# everything it depends on, so a policy that gains one peer is a new object
+# with nearly the rows of the old one: it travels as the rows added to and
+# removed from the object the same endpoint used before.
+
+POLICY_DIR = "policies"
+
 
 def _rows(entries):
     return set(tuple(row) for row in entries)
-
-
-def policy_bases(old, new):
-    """{new policy name: the old policy an endpoint used before it}."""
-    bases = {}
-    old_endpoints, old_policies = old.get("endpoints") or {}, old.get("policies") or {}
-    for key, endpoint in sorted((new.get("endpoints") or {}).items()):
-        before = old_endpoints.get(key) or {}
-        name, base = endpoint.get("policy"), before.get("policy")
-        if name and base and name not in old_policies and base in old_policies:
-            bases.setdefault(name, base)
-    return bases
 
 
 def policy_diff(old, new):
@@ -59,8 +53,34 @@ def policy_patch(old, change):
     return out
 
 
-DERIVE = {"policies": (policy_bases, policy_diff)}  # the controller's side (diff)
-DERIVED = {"policies": policy_patch}  # the host's side (patch)
+def policy_copies(state_dir):
+    return artifact.ObjectCopies(os.path.join(state_dir, POLICY_DIR))
+
+
+def resolve_policies(document, sent, copies):
+    """({reference: flat policy}, {version: object new to this host}, [missing
+    versions]) for the host artifact ``document``: each object from the
+    host's copies, or from ``sent`` ({version: {"full": object} or {"from":
+    version, "patch": policy_diff}}), checked against its version."""
+    policies, new, missing = {}, {}, []
+    for ref, name in sorted((document.get("policies") or {}).items()):
+        found = new.get(name) or copies.get(name)
+        if found is None:
+            how = sent.get(name) if isinstance(sent, dict) else None
+            try:
+                if isinstance(how, dict) and "full" in how:
+                    found = how["full"]
+                elif isinstance(how, dict) and "from" in how:
+                    base = new.get(how["from"]) or copies.get(how["from"])
+                    found = policy_patch(base, how["patch"]) if base is not None else None
+            except (KeyError, TypeError, ValueError, AttributeError):
+                found = None
+            if found is None or artifact.version(found) != name:
+                missing.append(name)
+                continue
+            new[name] = found
+        policies[ref] = found
+    return policies, new, sorted(set(missing))
 
 
 def default_state_dir(bpffs_dir):
@@ -78,10 +98,45 @@ def resolve_artifacts(transfers, copies):
         if name not in transfers:
             raise artifact.ArtifactError("artifacts: %s is missing" % name)
         try:
-            documents[name], how[name] = artifact.resolve(name, transfers[name], copies, unpack, SECTIONS[name], DERIVED)
+            documents[name], how[name] = artifact.resolve(name, transfers[name], copies, unpack, SECTIONS[name])
         except artifact.Stale as exc:
             stale.append((name, str(exc)))
     return documents, how, stale
+
+
+class Resolved:
+    """What a host makes of the controller's transfers (resolve)."""
+
+    def __init__(self, documents, how, stale, policies=None, new_objects=None, missing=()):
+        self.documents, self.how, self.policies, self.new_objects = documents, how, policies, new_objects or {}
+        self.missing = list(missing)
+        self.stale = [name for name, dummy in stale] + (["objects"] if self.missing else [])
+        self.reasons = [reason for dummy, reason in stale] + (
+            ["%d policy objects missing" % len(self.missing)] if self.missing else [])
+
+    def state(self):
+        return state_from(self.documents, self.policies)
+
+    def keep(self, copies, object_copies):
+        """Keep what was applied: new objects, changed artifacts, and only
+        the objects the host artifact names."""
+        for name in sorted(self.new_objects):
+            object_copies.put(self.new_objects[name])
+        for name in sorted(self.documents):
+            if self.how[name] != "kept":
+                copies.write(name, self.documents[name])
+        if self.new_objects or self.how["host"] != "kept":
+            object_copies.keep(set(self.documents["host"]["policies"].values()))
+
+
+def resolve(transfers, copies, object_copies):
+    """The artifacts and policy objects from ``transfers`` and what the host
+    keeps; ``.stale`` lists what it cannot build (then nothing else is set)."""
+    documents, how, stale = resolve_artifacts(transfers, copies)
+    if stale:
+        return Resolved(documents, how, stale)
+    policies, new_objects, missing = resolve_policies(documents["host"], transfers.get("objects") or {}, object_copies)
+    return Resolved(documents, how, [], policies, new_objects, missing)
 
 
 def ip_table(documents):
@@ -91,13 +146,14 @@ def ip_table(documents):
     return table
 
 
-def state_from(documents):
-    """The datapath's desired state (state.py) from the two artifacts."""
+def state_from(documents, policies):
+    """The datapath's desired state (state.py) from the two artifacts and
+    the policies the host artifact names (resolve_policies)."""
     host = documents["host"]
     return {
         "ipcache": [[prefix, identity] for prefix, identity in ip_table(documents).items()],
         "endpoints": [host["endpoints"][key] for key in sorted(host.get("endpoints") or {})],
-        "policies": host.get("policies") or {},
+        "policies": policies,
         "identities": host.get("identities") or {},
     }
 

@@ -33,17 +33,16 @@ def host_side(plugin, copies, compiled):
     """The module, as far as artifacts and the program cache go."""
     def execute_module(module_name=None, module_args=None, task_vars=None):
         plugin.executed.append(dict(module_args))
-        documents, how, stale = dp_artifacts.resolve_artifacts(module_args["artifacts"], copies)
-        names = [name for name, dummy in stale]
+        resolved = dp_artifacts.resolve(module_args["artifacts"], copies, dp_artifacts.policy_copies(copies.directory))
+        names = list(resolved.stale)
         if module_args.get("source_hash") not in compiled and not module_args.get("source"):
             names.append("program")
         if names:
-            return {"changed": False, "stale": names}
+            return {"changed": False, "stale": names, "missing_objects": resolved.missing}
         compiled.add(source_hash(module_args["source"]) if module_args.get("source") else module_args["source_hash"])
-        for name, document in documents.items():
-            if how[name] != "kept":
-                copies.write(name, document)
-        return {"changed": how != {"fleet": "kept", "host": "kept"}, "transfer": dict(how, source="source" in module_args)}
+        resolved.keep(copies, dp_artifacts.policy_copies(copies.directory))
+        return {"changed": resolved.how != {"fleet": "kept", "host": "kept"},
+                "transfer": dict(resolved.how, source="source" in module_args)}
     plugin._execute_module = execute_module  # pylint: disable=protected-access
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from ansible_collections.palisade.ebpf.plugins.module_utils import _artifact as artifact
 from ansible_collections.palisade.ebpf.plugins.module_utils._datapath.state import unpack_ipcache
-from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet
+from ansible_collections.palisade.ebpf.plugins.plugin_utils import _fleet, _want
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._inventory import Inventory
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._policy import engine
 from ansible_collections.palisade.ebpf.plugins.plugin_utils._store import ShareStore, StoreError
@@ -84,8 +84,10 @@ def test_fleet_state_result_names_shares_and_fleet_objects_in_the_store(tmp_path
     assert sorted(own["endpoints"]) == ["default/deathstar", "default/tiefighter"]
     assert own["endpoints"]["default/deathstar"]["ipv4"] == "10.1.1.10"
     assert own["overrides"] == {"192.0.2.11/32": 1} and str(deathstar) in own["identities"]
+    # ... naming each policy's flat rows, an object shared by the hosts that use it.
+    assert store.get(own["policies"][ref]) == _want.flat_policy(store.get(node1["policies"][ref]))
     assert state["summary"] == {"nodes": 2, "endpoints": 3, "namespaces": ["default"], "rules": 1, "identities": 3,
-                                "policy_computation": "full", "objects_written": 10}
+                                "policy_computation": "full", "objects_written": 12}
     json.dumps(state)  # plain data, as Ansible registers it
 
 

@@ -47,23 +47,24 @@ class Host:
 
     def __init__(self, directory):
         self.copies = artifact.LocalCopies(str(directory))
+        self.objects = dp_artifacts.policy_copies(str(directory))
 
     def apply(self, state, name):
         """(desired state, how each artifact came, bytes sent, attempts), the
         way the action plugin and the module go about it."""
-        full, sent, attempts = set(), 0, 0
+        full, objects, sent, attempts = set(), set(), 0, 0
         while True:
-            transfers = datapath_transfers(state, name, full)
+            transfers = datapath_transfers(state, name, full, sorted(objects))
             sent += len(json.dumps(transfers, separators=(",", ":")))
             attempts += 1
-            documents, how, stale = dp_artifacts.resolve_artifacts(transfers, self.copies)
-            if not stale:
+            resolved = dp_artifacts.resolve(transfers, self.copies, self.objects)
+            if not resolved.stale:
                 break
-            full |= set(n for n, dummy in stale)
-        for artifact_name, document in documents.items():
-            if how[artifact_name] != "kept":
-                self.copies.write(artifact_name, document)
-        return dp_artifacts.state_from(documents), how, sent, attempts
+            assert set(resolved.stale) - {"objects"} - full or set(resolved.missing) - objects, "no progress"
+            full |= set(resolved.stale) - {"objects"}
+            objects |= set(resolved.missing)
+        resolved.keep(self.copies, self.objects)
+        return resolved.state(), resolved.how, sent, attempts
 
 
 def as_wanted(state, name):
