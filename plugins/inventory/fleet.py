@@ -60,7 +60,7 @@ class InventoryModule(BaseFileInventoryPlugin):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         try:
-            data = fleet_file.read(path)
+            data = fleet_file.read(path, keep=False)
         except fleet_file.FleetFileError as exc:
             raise AnsibleParserError(str(exc))
         for name, value in (data.get("vars") or {}).items():

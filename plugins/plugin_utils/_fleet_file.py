@@ -35,8 +35,12 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _read_memo = {}  # path -> ((mtime_ns, size), data): one parse per process and version
 
 
-def read(path):
-    """The fleet file's data, checked; FleetFileError otherwise."""
+def read(path, keep=True):
+    """The fleet file's data, checked; FleetFileError otherwise. ``keep``:
+    remember it for the next read in this process (the action plugin's
+    worker reads each host's endpoints); the inventory plugin, in Ansible's
+    main process, does not: every task's worker is a fork of that process,
+    and a fork costs in proportion to its memory (docs/fleet-scale.md)."""
     try:
         stat = os.stat(path)
         key = (stat.st_mtime_ns, stat.st_size)
@@ -47,7 +51,8 @@ def read(path):
         return known[1]
     data = _parse(path)
     _read_memo.clear()  # one fleet at a time is what a run uses
-    _read_memo[path] = (key, data)
+    if keep:
+        _read_memo[path] = (key, data)
     return data
 
 
